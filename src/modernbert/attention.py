@@ -1,0 +1,211 @@
+"""Attention kernels on unpadded (packed) tokens.
+
+Every kernel takes the same inputs: query, key and value of all real tokens of a batch packed one sequence
+after another, `(tokens, heads, head_dim)`, and an `AttnBatch` describing where each sequence starts.
+`window` is None for global layers; for local layers it is the half-width w: token i sees token j only
+if |i - j| <= w and both are in the same sequence.
+
+- "sdpa": PyTorch scaled_dot_product_attention. Global layers run one call per group of equal-length
+  sequences (no padding, no mask); local layers run banded: the packed stream is cut into blocks of queries
+  and each block attends to its own keys plus w on either side, so cost and memory are O(tokens × window).
+- "eager": the reference math (scores, additive mask, fp32 softmax) on a padded batch. It builds the full
+  (length × length) score matrix, so it is meant for checking the other kernels, not for long inputs.
+- "flash_attention_2": flash-attn's varlen kernel, window (w, w) on local layers; CUDA, fp16/bf16 only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+AttnImplementation = Literal["sdpa", "eager", "flash_attention_2"]
+ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("sdpa", "eager", "flash_attention_2")
+
+
+@dataclass
+class AttnBatch:
+    """Where the sequences of a packed batch lie, plus masks cached across layers of one forward."""
+
+    cu_seqlens: Tensor  # (batch + 1,) int32, offsets of each sequence in the packed tokens
+    max_seqlen: int  # longest sequence
+    seqlens: list[int]  # lengths on the host, for the kernels that loop over sequences
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_seqlens(cls, seqlens: Tensor) -> AttnBatch:
+        seqlens = seqlens.to(torch.int32)
+        cu = F.pad(torch.cumsum(seqlens, 0, dtype=torch.int32), (1, 0))
+        host = seqlens.tolist()
+        return cls(cu_seqlens=cu, max_seqlen=max(host) if host else 0, seqlens=host)
+
+    @classmethod
+    def from_cu_seqlens(cls, cu_seqlens: Tensor) -> AttnBatch:
+        cu = cu_seqlens.to(torch.int32)
+        return cls.from_seqlens(cu[1:] - cu[:-1])
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.cu_seqlens[-1])
+
+    def seq_ids(self, device: torch.device) -> Tensor:
+        """(tokens,) index of the sequence each packed token belongs to."""
+        key = ("seq_ids", device)
+        if key not in self._cache:
+            lens = torch.tensor(self.seqlens, device=device)
+            self._cache[key] = torch.repeat_interleave(torch.arange(len(self.seqlens), device=device), lens)
+        return self._cache[key]
+
+
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    batch: AttnBatch,
+    window: int | None,
+    implementation: str = "sdpa",
+    dropout_p: float = 0.0,
+    deterministic: bool = False,
+) -> Tensor:
+    """Bidirectional attention over packed sequences.
+
+    q, k, v: (tokens, heads, head_dim). Returns (tokens, heads, head_dim).
+    """
+    if implementation == "sdpa":
+        if window is None or window + 1 >= batch.max_seqlen:  # the window covers every sequence
+            return _sdpa_global(q, k, v, batch, dropout_p)
+        return _sdpa_banded(q, k, v, batch, window, dropout_p)
+    if implementation == "eager":
+        return _eager(q, k, v, batch, window, dropout_p)
+    if implementation == "flash_attention_2":
+        return _flash_varlen(q, k, v, batch, window, dropout_p, deterministic)
+    raise ValueError(f"attn_implementation={implementation!r} is unknown; choose one of {ATTN_IMPLEMENTATIONS}")
+
+
+def check_implementation(implementation: str, device: torch.device | str | None, dtype: torch.dtype) -> None:
+    """Raise a clear error if `implementation` cannot run on this device and dtype (no silent fallback)."""
+    if implementation not in ATTN_IMPLEMENTATIONS:
+        raise ValueError(f"attn_implementation={implementation!r} is unknown; choose one of {ATTN_IMPLEMENTATIONS}")
+    if implementation != "flash_attention_2":
+        return
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "attn_implementation='flash_attention_2' needs the flash-attn package: "
+            "pip install flash-attn --no-build-isolation (CUDA only); or use attn_implementation='sdpa'"
+        ) from None
+    if torch.device(device or "cpu").type != "cuda":
+        raise ValueError(
+            f"attn_implementation='flash_attention_2' runs on CUDA only, not on device={str(device or 'cpu')!r}; "
+            "pass device='cuda' or use attn_implementation='sdpa'"
+        )
+    if dtype not in (torch.float16, torch.bfloat16):
+        raise ValueError(
+            f"attn_implementation='flash_attention_2' needs dtype float16 or bfloat16, not {dtype}; "
+            "pass dtype=torch.bfloat16 or use attn_implementation='sdpa'"
+        )
+
+
+# ----- sdpa -----
+
+
+def _sdpa_global(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
+    # Group runs of equal-length sequences into one call: (n, heads, len, head_dim) views, no padding, no mask.
+    out = torch.empty_like(q)
+    start, lens, i = 0, batch.seqlens, 0
+    while i < len(lens):
+        j = i + 1
+        while j < len(lens) and lens[j] == lens[i]:
+            j += 1
+        n, length = j - i, lens[i]
+        end = start + n * length
+        if length:
+            qs, ks, vs = (t[start:end].view(n, length, *t.shape[1:]).transpose(1, 2) for t in (q, k, v))
+            o = F.scaled_dot_product_attention(qs, ks, vs, dropout_p=dropout_p)  # (n, heads, len, head_dim)
+            out[start:end] = o.transpose(1, 2).reshape(n * length, *q.shape[1:])
+        start, i = end, j
+    return out
+
+
+def _band_blocks(batch: AttnBatch, window: int, device: torch.device) -> tuple[int, Tensor]:
+    """Block size and the (blocks, 1, block, block + 2w) boolean mask of the banded kernel, cached per batch."""
+    key = ("band", window, device)
+    if key not in batch._cache:
+        block = max(window, 32)
+        tokens = batch.num_tokens
+        n_blocks = math.ceil(tokens / block)
+        padded = n_blocks * block
+        # Sequence id of each key slot; padding gets -1, so padded queries see only padding (never an empty row).
+        ids = F.pad(batch.seq_ids(device), (window, padded - tokens + window), value=-1)
+        q_ids = ids[window : window + padded].view(n_blocks, block, 1)
+        k_ids = ids.unfold(0, block + 2 * window, block).unsqueeze(1)  # (blocks, 1, block + 2w)
+        i = torch.arange(block, device=device).view(-1, 1)
+        j = torch.arange(block + 2 * window, device=device).view(1, -1)
+        band = (j - window - i).abs() <= window  # (block, block + 2w)
+        mask = (q_ids == k_ids) & band  # (blocks, block, block + 2w)
+        batch._cache[key] = (block, mask.unsqueeze(1))
+    return batch._cache[key]
+
+
+def _sdpa_banded(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, window: int, dropout_p: float) -> Tensor:
+    tokens, heads, head_dim = q.shape
+    block, mask = _band_blocks(batch, window, q.device)
+    n_blocks = mask.shape[0]
+    padded = n_blocks * block
+    qb = F.pad(q, (0, 0, 0, 0, 0, padded - tokens)).view(n_blocks, block, heads, head_dim).transpose(1, 2)
+
+    def windows(t: Tensor) -> Tensor:  # (tokens, heads, head_dim) -> (blocks, heads, block + 2w, head_dim)
+        t = F.pad(t, (0, 0, 0, 0, window, padded - tokens + window))
+        return t.unfold(0, block + 2 * window, block).permute(0, 1, 3, 2)
+
+    o = F.scaled_dot_product_attention(qb, windows(k), windows(v), attn_mask=mask, dropout_p=dropout_p)
+    return o.transpose(1, 2).reshape(padded, heads, head_dim)[:tokens]
+
+
+# ----- eager (reference math) -----
+
+
+def _eager(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, window: int | None, dropout_p: float) -> Tensor:
+    tokens, heads, head_dim = q.shape
+    n, length = len(batch.seqlens), batch.max_seqlen
+    seq_ids = batch.seq_ids(q.device)
+    pos = torch.arange(tokens, device=q.device) - batch.cu_seqlens.to(q.device).long()[seq_ids]
+    padded = q.new_zeros(3, n, length, heads, head_dim)
+    padded[:, seq_ids, pos] = torch.stack((q, k, v))
+    qp, kp, vp = padded.transpose(2, 3)  # (batch, heads, len, head_dim) each
+    valid = torch.arange(length, device=q.device) < torch.tensor(batch.seqlens, device=q.device).view(-1, 1)
+    allowed = valid[:, None, None, :].expand(n, 1, length, length)
+    if window is not None:
+        idx = torch.arange(length, device=q.device)
+        allowed = allowed & ((idx.view(-1, 1) - idx.view(1, -1)).abs() <= window)
+    bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill(~allowed, torch.finfo(q.dtype).min)
+    scores = qp @ kp.transpose(-1, -2) * head_dim**-0.5 + bias  # (batch, heads, len, len)
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
+    out = (probs @ vp).transpose(1, 2)  # (batch, len, heads, head_dim)
+    return out[seq_ids, pos]
+
+
+# ----- flash-attn varlen (CUDA) -----
+
+
+def _flash_varlen(
+    q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, window: int | None, dropout_p: float, deterministic: bool
+) -> Tensor:
+    check_implementation("flash_attention_2", q.device, q.dtype)
+    from flash_attn import flash_attn_varlen_func
+
+    cu = batch.cu_seqlens.to(q.device, torch.int32)
+    return flash_attn_varlen_func(
+        q, k, v, cu, cu, batch.max_seqlen, batch.max_seqlen,
+        dropout_p=dropout_p,
+        softmax_scale=q.shape[-1] ** -0.5,
+        causal=False,
+        window_size=(-1, -1) if window is None else (window, window),
+        deterministic=deterministic,
+    )

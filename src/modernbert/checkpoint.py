@@ -1,0 +1,359 @@
+"""Checkpoint I/O: resolve a folder or hub id, read safetensors (single or sharded) or .bin, strict keys, save.
+
+Model classes reach this module only through `from_pretrained` / `save_pretrained` in model.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .config import ModernBertConfig
+
+CONFIG_NAME = "config.json"
+SAFETENSORS_NAME = "model.safetensors"
+SAFETENSORS_INDEX_NAME = "model.safetensors.index.json"
+BIN_NAME = "pytorch_model.bin"
+BIN_INDEX_NAME = "pytorch_model.bin.index.json"
+
+BUNDLED_DIR = Path(__file__).parent / "bundled"
+
+
+class LoadWarning(UserWarning):
+    """Raised (as a warning) when task-head weights are initialised instead of loaded."""
+
+
+# ----- resolving files -----
+
+
+def bundled_models() -> list[str]:
+    """Names of the models shipped inside the package (resolvable with no network)."""
+    if not BUNDLED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / CONFIG_NAME).is_file())
+
+
+def resolve_folder(
+    name_or_path: str | os.PathLike,
+    *,
+    filenames: Iterable[str] = (CONFIG_NAME,),
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path:
+    """A local folder holding the checkpoint: the path itself, a bundled model, or a hub snapshot.
+
+    For a hub id, only the files needed are fetched (`filenames`, plus whatever the snapshot already
+    holds); HF_HUB_OFFLINE=1 and local_files_only=True use the standard cache without the network.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    name = str(name_or_path)
+    if name in bundled_models():
+        return BUNDLED_DIR / name
+    if path.exists():
+        raise ValueError(f"{name} is a file; pass the folder that holds {CONFIG_NAME} and the weights")
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or not name.strip():
+        raise FileNotFoundError(f"no such folder: {name!r}")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    patterns = sorted({*filenames, "*.json", "*.safetensors", "*.txt"})
+    try:
+        folder = snapshot_download(
+            name, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+            allow_patterns=patterns, token=token,
+        )
+    except HFValidationError:
+        raise FileNotFoundError(f"{name!r} is neither a local folder nor a valid hub repo id") from None
+    except Exception as e:  # offline, not cached, repo missing, network down: one clear message
+        offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+        hint = (
+            "the hub is offline (HF_HUB_OFFLINE / local_files_only) and it is not in the cache"
+            if offline
+            else f"it could not be downloaded ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        )
+        bundled = ", ".join(bundled_models()) or "none"
+        raise FileNotFoundError(
+            f"cannot load {name!r}: it is not a local folder and {hint}. "
+            f"Pass a local folder, or a bundled model ({bundled})."
+        ) from None
+    return Path(folder)
+
+
+def load_config(
+    name_or_path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    **overrides: Any,
+) -> ModernBertConfig:
+    folder = resolve_folder(
+        name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+    )
+    return _read_config(folder, **overrides)
+
+
+def _read_config(folder: Path, **overrides: Any) -> ModernBertConfig:
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}; is it a ModernBERT checkpoint folder?")
+    try:
+        return ModernBertConfig.from_json_file(path, **overrides)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+# ----- reading weights -----
+
+
+def _load_safetensors(path: Path) -> dict[str, Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupt?): {e}") from None
+
+
+def _load_bin(path: Path) -> dict[str, Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable PyTorch weights file (truncated or corrupt?): {e}") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} does not hold a state dict")
+    return state
+
+
+def _load_index(folder: Path, index_name: str, loader: Any) -> dict[str, Tensor]:
+    index_path = folder / index_name
+    try:
+        weight_map: dict[str, str] = json.loads(index_path.read_text())["weight_map"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{index_path} is not a valid shard index (needs a 'weight_map'): {e}") from None
+    state: dict[str, Tensor] = {}
+    for shard in sorted(set(weight_map.values())):
+        shard_path = folder / shard
+        if not shard_path.is_file():
+            raise FileNotFoundError(f"{index_path} names shard {shard}, which is missing from {folder}")
+        state.update(loader(shard_path))
+    missing = sorted(set(weight_map) - set(state))
+    if missing:
+        raise ValueError(f"{index_path} lists tensors its shards do not hold: {missing[:5]}")
+    return state
+
+
+def load_state_dict(folder: Path) -> dict[str, Tensor]:
+    """All tensors of a checkpoint folder: safetensors first (single or sharded), then .bin."""
+    if (folder / SAFETENSORS_NAME).is_file():
+        return _load_safetensors(folder / SAFETENSORS_NAME)
+    if (folder / SAFETENSORS_INDEX_NAME).is_file():
+        return _load_index(folder, SAFETENSORS_INDEX_NAME, _load_safetensors)
+    if (folder / BIN_NAME).is_file():
+        return _load_bin(folder / BIN_NAME)
+    if (folder / BIN_INDEX_NAME).is_file():
+        return _load_index(folder, BIN_INDEX_NAME, _load_bin)
+    raise FileNotFoundError(
+        f"{folder} holds no weights: expected {SAFETENSORS_NAME}, {SAFETENSORS_INDEX_NAME}, {BIN_NAME} "
+        f"or {BIN_INDEX_NAME}"
+    )
+
+
+# ----- matching keys -----
+
+
+def _match_keys(
+    model: nn.Module, state: dict[str, Tensor]
+) -> tuple[dict[str, Tensor], list[str], list[str]]:
+    """Rename checkpoint keys to the model's, strictly.
+
+    Returns the state to load, the task-head keys the checkpoint lacks, and the checkpoint keys not used.
+
+    Accepted differences: the base-model prefix ("model.") present or absent; weights of another task's head
+    (decoder.*, classifier.*, head.*) that this model does not have; a tied decoder stored or not. Everything
+    else missing or unexpected is an error that lists the keys.
+    """
+    expected = dict(model.state_dict())
+    tied = getattr(model.config, "tie_word_embeddings", False) and "decoder.weight" in expected
+    prefix = getattr(model, "base_model_prefix", "")
+    has_prefix = any(k.startswith("model.") for k in state)
+    renamed: dict[str, Tensor] = {}
+    dropped: list[str] = []
+    for key, tensor in state.items():
+        if prefix and not has_prefix:
+            key = f"{prefix}.{key}"
+        elif not prefix and has_prefix:
+            if not key.startswith("model."):
+                dropped.append(key)  # a task head the base model does not have
+                continue
+            key = key.removeprefix("model.")
+        renamed[key] = tensor
+    if tied:
+        emb_key = "model.embeddings.tok_embeddings.weight"
+        if emb_key not in renamed and "decoder.weight" in renamed:
+            renamed[emb_key] = renamed["decoder.weight"]
+        renamed.pop("decoder.weight", None)
+        expected.pop("decoder.weight")
+    task_keys = tuple(getattr(model, "task_head_prefixes", ()))
+    other_heads = ("decoder.", "classifier.", "head.")
+    unexpected = [k for k in renamed if k not in expected]
+    for key in unexpected:
+        if key.startswith(other_heads):
+            dropped.append(key)
+            del renamed[key]
+    unexpected = [k for k in renamed if k not in expected]
+    missing = [k for k in expected if k not in renamed]
+    head_missing = [k for k in missing if k.startswith(task_keys)]
+    missing = [k for k in missing if not k.startswith(task_keys)]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {missing}")
+        if unexpected:
+            parts.append(f"unexpected keys: {unexpected}")
+        raise ValueError(
+            f"checkpoint does not match {type(model).__name__} (config {model.config.num_hidden_layers} layers, "
+            f"hidden {model.config.hidden_size}): " + "; ".join(parts)
+        )
+    for key, tensor in renamed.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            hint = " (pass num_labels= matching the checkpoint?)" if key.startswith("classifier.") else ""
+            raise ValueError(
+                f"checkpoint tensor {key} has shape {tuple(tensor.shape)}, the model expects "
+                f"{tuple(expected[key].shape)}{hint}"
+            )
+    return renamed, head_missing, dropped
+
+
+def load_model(
+    cls: type,
+    name_or_path: str | os.PathLike,
+    *,
+    config: ModernBertConfig | None = None,
+    dtype: str | torch.dtype | None = "auto",
+    attn_implementation: str = "sdpa",
+    device: str | torch.device | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    torch_dtype: str | torch.dtype | None = None,
+    **config_overrides: Any,
+) -> Any:
+    """Build `cls` from a checkpoint folder or hub id and load its weights strictly.
+
+    dtype: "auto" takes the config's dtype (float32 when it names none); or a torch.dtype / its name.
+    Keyword arguments that are config fields (num_labels=..., classifier_pooling=...) override config.json.
+    """
+    from .attention import check_implementation
+
+    if torch_dtype is not None:  # the transformers 4.x name
+        dtype = torch_dtype
+    folder = resolve_folder(
+        name_or_path,
+        filenames=(CONFIG_NAME, SAFETENSORS_NAME, SAFETENSORS_INDEX_NAME),
+        revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
+    )
+    if config is None:
+        config = _read_config(folder, **config_overrides)
+    elif config_overrides:
+        config = config.replace(**config_overrides)
+    torch_dtype_ = resolve_dtype(dtype, config)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    check_implementation(attn_implementation, device, torch_dtype_)
+    state = load_state_dict(folder)
+
+    with torch.device("meta"):
+        model = cls(config, attn_implementation=attn_implementation)
+    renamed, head_missing, unused = _match_keys(model, state)
+    renamed = {k: v.to(device=device, dtype=torch_dtype_ if v.is_floating_point() else v.dtype)
+               for k, v in renamed.items()}
+    model.load_state_dict(renamed, strict=False, assign=True)
+    model.tie_weights()
+    # Whatever is still on the meta device is a task head the checkpoint lacks: materialise and initialise it.
+    for module in model.modules():
+        if any(p.is_meta for p in module.parameters(recurse=False)):
+            module.to_empty(device=device, recurse=False)
+            module.to(torch_dtype_)
+            model._init_module(module)
+            if isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+    if any(p.is_meta for p in model.parameters()):
+        raise RuntimeError("internal error: some parameters were neither loaded nor initialised")
+    if head_missing:
+        warnings.warn(
+            f"{type(model).__name__}: newly initialised (not in the checkpoint at {folder}): {head_missing}; "
+            f"train them before use." + (f" Checkpoint weights not used: {unused}" if unused else ""),
+            LoadWarning,
+            stacklevel=3,
+        )
+    model.config.dtype = str(torch_dtype_).removeprefix("torch.")
+    model.name_or_path = str(name_or_path)
+    return model.eval()
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, config: ModernBertConfig) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if dtype == "auto":
+        dtype = config.dtype or "float32"
+    if isinstance(dtype, torch.dtype):
+        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise ValueError(f"dtype={dtype} is not supported; use float32, float16 or bfloat16")
+        return dtype
+    names = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+             "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    key = str(dtype).removeprefix("torch.")
+    if key not in names:
+        raise ValueError(f"dtype={dtype!r} is not supported; use 'auto', 'float32', 'float16' or 'bfloat16'")
+    return names[key]
+
+
+# ----- saving -----
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: nn.Module, folder: str | os.PathLike, safe_serialization: bool = True) -> None:
+    """config.json + model.safetensors in the reference's key layout; the tied decoder is not stored."""
+    from safetensors.torch import save
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config: ModernBertConfig = model.config
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if config.tie_word_embeddings:
+        state.pop("decoder.weight", None)
+    dtype = next(iter(state.values())).dtype
+    config = config.replace(
+        architectures=[type(model).__name__], dtype=str(dtype).removeprefix("torch."), extra=dict(config.extra)
+    )
+    write_atomic(folder / SAFETENSORS_NAME, save(state, metadata={"format": "pt"}))
+    write_atomic(folder / CONFIG_NAME, config.to_json_string().encode())
