@@ -607,8 +607,8 @@ class ModernBertForQuestionAnswering(_TaskModel):
             inputs_embeds=inputs_embeds, output_hidden_states=bool(output_hidden_states), cu_seqlens=cu_seqlens,
         )
         logits = self.classifier(self.drop(self.head(x)))  # (tokens, 2)
-        if packed is not None:
-            logits = packed.unpack(logits)  # (batch, length, 2)
+        if packed is not None:  # padding can never be an answer: lowest logit there, so softmax ignores it
+            logits = packed.unpack(logits, fill=torch.finfo(logits.dtype).min)  # (batch, length, 2)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = None
         if start_positions is not None and end_positions is not None:
