@@ -649,7 +649,9 @@ class ModernBertForMultipleChoice(_TaskModel):
         """input_ids (batch, choices, length) → logits (batch, choices)."""
         first = input_ids if input_ids is not None else inputs_embeds
         if first is None:
-            raise ValueError("pass input_ids (batch, choices, length) or inputs_embeds (batch, choices, length, hidden)")
+            raise ValueError(
+                "pass input_ids (batch, choices, length) or inputs_embeds (batch, choices, length, hidden)"
+            )
         expected = 3 if input_ids is not None else 4
         if first.dim() != expected:
             raise ValueError(
