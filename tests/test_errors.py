@@ -31,7 +31,7 @@ def mlm(tiny_checkpoint):
         (lambda: dict(), "exactly one of input_ids or inputs_embeds"),
         (lambda: dict(input_ids=torch.ones(1, 5000, dtype=torch.long)), "more than max_position_embeddings=4096"),
         (lambda: dict(input_ids=torch.ones(2, 3, dtype=torch.long),
-                      attention_mask=torch.tensor([[1, 1, 1], [0, 0, 0]])), None),  # a row with no tokens: the MLM still runs (nothing to pool)
+                      attention_mask=torch.tensor([[1, 1, 1], [0, 0, 0]])), None),  # an empty row: MLM still runs
         (lambda: dict(input_ids=torch.ones(2, 3, dtype=torch.long), labels=torch.ones(2, 4, dtype=torch.long)),
          r"labels has shape \(2, 4\)"),
         (lambda: dict(input_ids=torch.ones(6, dtype=torch.long), cu_seqlens=torch.tensor([0, 2, 5])),

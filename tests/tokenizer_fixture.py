@@ -40,7 +40,7 @@ TRAINING_TEXT: tuple[str, ...] = (
     "The weather in London is often rainy, but summers can be warm.",
     "Attention is all you need, or so they say.",
     "Rotary position embeddings encode positions by rotating query and key vectors.",
-    "He said: \"Never give up,\" and then walked away.",
+    'He said: "Never give up," and then walked away.',
     "Numbers like 3.14159, 42, and 1,000,000 appear in text too.",
     "Email me at someone@example.com or visit https://example.org/page?id=7.",
     "The children played football in the park until sunset.",
@@ -147,9 +147,7 @@ def write_tokenizer(folder: str | Path, vocab_size: int = 512) -> dict[str, int]
         json.dumps(tokenizer_json, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
 
-    added_tokens_decoder = {
-        str(ids[t]): _added_token_entry(t, special=True) for t in (_EOT, *SPECIAL_TOKENS)
-    }
+    added_tokens_decoder = {str(ids[t]): _added_token_entry(t, special=True) for t in (_EOT, *SPECIAL_TOKENS)}
     config = {
         "added_tokens_decoder": added_tokens_decoder,
         "clean_up_tokenization_spaces": True,
