@@ -92,20 +92,23 @@ class Rotary:
         self._inv_freq: dict[torch.device, Tensor] = {}
 
     def cos_sin(self, positions: Tensor) -> tuple[Tensor, Tensor]:
-        """positions (tokens,) → cos, sin (tokens, 1, head_dim) in fp32."""
+        """positions (tokens,) → cos, sin (tokens, 1, 1, head_dim / 2) in fp32."""
         if positions.device not in self._inv_freq:
             exponents = torch.arange(0, self.head_dim, 2, dtype=torch.float) / self.head_dim
             self._inv_freq[positions.device] = (1.0 / (self.theta**exponents)).to(positions.device)
         freqs = positions[:, None].float() * self._inv_freq[positions.device]  # (tokens, head_dim / 2)
-        emb = torch.cat((freqs, freqs), dim=-1)[:, None, :]
-        return emb.cos(), emb.sin()
+        return freqs.cos()[:, None, None, :], freqs.sin()[:, None, None, :]
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """x (tokens, heads, head_dim), rotated in fp32 and cast back."""
+    """Rotate-half RoPE on x (tokens, 2, heads, head_dim) = query and key, in fp32, cast back.
+
+    Written on the two halves, (x1 cos - x2 sin, x2 cos + x1 sin), which is the reference's
+    x cos + rotate_half(x) sin term for term, so fp32 results are bit-identical, with half the traffic.
+    """
     xf = x.float()
     x1, x2 = xf.chunk(2, dim=-1)
-    return (xf * cos + torch.cat((-x2, x1), dim=-1) * sin).to(x.dtype)
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
 
 
 # ----- modules, small to large -----
@@ -152,8 +155,8 @@ class ModernBertAttention(nn.Module):
     def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str) -> Tensor:
         tokens = x.shape[0]
         qkv = self.Wqkv(x).view(tokens, 3, self.num_heads, self.head_dim)  # (tokens, 3, heads, head_dim)
-        q, k, v = qkv.unbind(dim=1)
-        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        q, k = apply_rotary(qkv[:, :2], *rope).unbind(dim=1)  # (tokens, heads, head_dim) each
+        v = qkv[:, 2]
         dropout = self.dropout if self.training else 0.0
         out = attention(q, k, v, batch, self.window, implementation, dropout, self.deterministic)
         return self.out_drop(self.Wo(out.reshape(tokens, -1)))  # (tokens, hidden)
