@@ -75,7 +75,7 @@ def test_missing_files(tiny_checkpoint, tmp_path):
     (folder / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="has no config.json"):
         M.ModernBertModel.from_pretrained(folder)
-    with pytest.raises(FileNotFoundError, match="no such folder"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         M.ModernBertModel.from_pretrained(str(tmp_path / "nowhere"))
 
 

@@ -41,10 +41,20 @@ def bundled_models() -> list[str]:
     return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / CONFIG_NAME).is_file())
 
 
+MODEL_PATTERNS = ("*.json", "*.safetensors", "*.txt")
+TOKENIZER_PATTERNS = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE read now (huggingface_hub reads it once, at import)."""
+    value = os.environ.get("HF_HUB_OFFLINE", os.environ.get("TRANSFORMERS_OFFLINE", "0"))
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def resolve_folder(
     name_or_path: str | os.PathLike,
     *,
-    filenames: Iterable[str] = (CONFIG_NAME,),
+    patterns: Iterable[str] = MODEL_PATTERNS,
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False,
@@ -52,32 +62,31 @@ def resolve_folder(
 ) -> Path:
     """A local folder holding the checkpoint: the path itself, a bundled model, or a hub snapshot.
 
-    For a hub id, only the files needed are fetched (`filenames`, plus whatever the snapshot already
-    holds); HF_HUB_OFFLINE=1 and local_files_only=True use the standard cache without the network.
+    For a hub id only the files matching `patterns` are fetched; HF_HUB_OFFLINE=1 or local_files_only=True
+    use the standard cache without touching the network.
     """
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
-    name = str(name_or_path)
+    name = os.fspath(name_or_path)
     if name in bundled_models():
         return BUNDLED_DIR / name
     if path.exists():
         raise ValueError(f"{name} is a file; pass the folder that holds {CONFIG_NAME} and the weights")
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or not name.strip():
-        raise FileNotFoundError(f"no such folder: {name!r}")
+        raise FileNotFoundError(f"folder {name!r} does not exist")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
-    patterns = sorted({*filenames, "*.json", "*.safetensors", "*.txt"})
+    offline = local_files_only or hub_offline()
     try:
         folder = snapshot_download(
-            name, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-            allow_patterns=patterns, token=token,
+            name, revision=revision, cache_dir=cache_dir, local_files_only=offline,
+            allow_patterns=list(patterns), token=token,
         )
     except HFValidationError:
-        raise FileNotFoundError(f"{name!r} is neither a local folder nor a valid hub repo id") from None
+        raise FileNotFoundError(f"folder {name!r} does not exist, and it is not a valid hub repo id") from None
     except Exception as e:  # offline, not cached, repo missing, network down: one clear message
-        offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
         hint = (
             "the hub is offline (HF_HUB_OFFLINE / local_files_only) and it is not in the cache"
             if offline
@@ -265,7 +274,6 @@ def load_model(
         dtype = torch_dtype
     folder = resolve_folder(
         name_or_path,
-        filenames=(CONFIG_NAME, SAFETENSORS_NAME, SAFETENSORS_INDEX_NAME),
         revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
     )
     if config is None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -71,8 +70,7 @@ _CONFIG_OVERRIDES = frozenset(
     }
 )
 #: from_pretrained kwargs accepted for transformers compatibility and ignored (always fast, no remote code).
-_IGNORED_KWARGS = frozenset({"use_fast", "trust_remote_code", "_from_pipeline", "_commit_hash"})
-_REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+_IGNORED_KWARGS = frozenset({"use_fast", "trust_remote_code", "_from_pipeline", "_commit_hash", "force_download"})
 
 
 class TokenizerInputError(TypeError, ValueError):
@@ -310,14 +308,6 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _env_offline() -> bool:
-    truthy = {"1", "ON", "YES", "TRUE"}
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().upper() in truthy:
-            return True
-    return False
-
-
 def _token_content(value: Any, where: str) -> str:
     """A special token given as str, ``AddedToken`` or serialized dict → its content."""
     if isinstance(value, str):
@@ -493,7 +483,6 @@ class Tokenizer:
         local_files_only: bool = False,
         token: str | bool | None = None,
         subfolder: str | None = None,
-        force_download: bool = False,
         **kwargs: Any,
     ) -> Tokenizer:
         """Load from a local folder or a Hugging Face hub repo id.
@@ -511,7 +500,6 @@ class Tokenizer:
             local_files_only: Never touch the network (hub only).
             token: Hub access token (hub only).
             subfolder: Sub-folder inside the folder / repo holding the files.
-            force_download: Re-download even if cached (hub only).
             **kwargs: Overrides for ``tokenizer_config.json`` values: ``model_max_length``,
                 ``padding_side``, ``truncation_side``, ``clean_up_tokenization_spaces``,
                 ``model_input_names``, ``split_special_tokens`` and the special tokens
@@ -526,36 +514,29 @@ class Tokenizer:
             raise TypeError(f"Tokenizer.from_pretrained got unexpected keyword argument(s): {sorted(unknown)}")
         overrides = {k: v for k, v in kwargs.items() if k in _CONFIG_OVERRIDES}
 
+        from .checkpoint import TOKENIZER_PATTERNS, resolve_folder
+
         name = os.fspath(name_or_path)
-        local = Path(name).expanduser()
-        if local.is_dir():
-            folder = local / subfolder if subfolder else local
-            tokenizer_file = folder / TOKENIZER_FILE
-            if not tokenizer_file.is_file():
-                raise FileNotFoundError(
-                    f"No {TOKENIZER_FILE} in the tokenizer folder '{folder}': a ModernBERT tokenizer folder needs "
-                    f"{TOKENIZER_FILE} (plus optionally {TOKENIZER_CONFIG_FILE} and {SPECIAL_TOKENS_MAP_FILE})."
-                )
-            config_file: Path | None = folder / TOKENIZER_CONFIG_FILE
-            map_file: Path | None = folder / SPECIAL_TOKENS_MAP_FILE
-            config_file = config_file if config_file.is_file() else None
-            map_file = map_file if map_file.is_file() else None
-        elif local.exists():
+        if Path(name).expanduser().is_file():
             raise ValueError(
                 f"'{name}' is a file; pass the folder that contains {TOKENIZER_FILE} and {TOKENIZER_CONFIG_FILE}"
             )
-        elif not _REPO_ID_RE.match(name) or name.startswith((".", "~")) or name.count("/") > 1:
-            raise FileNotFoundError(f"Tokenizer folder '{name}' does not exist (and it is not a hub repo id).")
-        else:
-            tokenizer_file, config_file, map_file = cls._download(
-                name,
-                revision=revision,
-                cache_dir=cache_dir,
-                local_files_only=local_files_only,
-                token=token,
-                subfolder=subfolder,
-                force_download=force_download,
+        patterns = [f"{subfolder}/{p}" for p in TOKENIZER_PATTERNS] if subfolder else TOKENIZER_PATTERNS
+        root = resolve_folder(
+            name, patterns=patterns, revision=revision, cache_dir=cache_dir,
+            local_files_only=local_files_only, token=token,
+        )
+        folder = root / subfolder if subfolder else root
+        tokenizer_file = folder / TOKENIZER_FILE
+        if not tokenizer_file.is_file():
+            raise FileNotFoundError(
+                f"No {TOKENIZER_FILE} in the tokenizer folder '{folder}': a ModernBERT tokenizer folder needs "
+                f"{TOKENIZER_FILE} (plus optionally {TOKENIZER_CONFIG_FILE} and {SPECIAL_TOKENS_MAP_FILE})."
             )
+        config_file: Path | None = folder / TOKENIZER_CONFIG_FILE
+        map_file: Path | None = folder / SPECIAL_TOKENS_MAP_FILE
+        config_file = config_file if config_file.is_file() else None
+        map_file = map_file if map_file.is_file() else None
 
         try:
             backend = tokenizers.Tokenizer.from_file(str(tokenizer_file))
@@ -572,58 +553,6 @@ class Tokenizer:
                 config[key] = value
         config.update(overrides)
         return cls(backend, config, name_or_path=name)
-
-    @staticmethod
-    def _download(
-        repo_id: str,
-        *,
-        revision: str | None,
-        cache_dir: str | os.PathLike[str] | None,
-        local_files_only: bool,
-        token: str | bool | None,
-        subfolder: str | None,
-        force_download: bool,
-    ) -> tuple[str, str | None, str | None]:
-        import huggingface_hub
-        from huggingface_hub import errors as hub_errors
-
-        offline = bool(local_files_only or _env_offline() or huggingface_hub.constants.HF_HUB_OFFLINE)
-        where = f"'{repo_id}'" + (f" (revision {revision!r})" if revision else "")
-        mode = " in the local hub cache (offline mode: HF_HUB_OFFLINE / local_files_only)" if offline else ""
-
-        def fetch(filename: str, required: bool) -> str | None:
-            try:
-                return huggingface_hub.hf_hub_download(
-                    repo_id,
-                    filename,
-                    subfolder=subfolder,
-                    revision=revision,
-                    cache_dir=cache_dir,
-                    local_files_only=offline,
-                    token=token,
-                    force_download=force_download,
-                )
-            except hub_errors.GatedRepoError as exc:
-                raise FileNotFoundError(f"Hub repo {where} is gated: log in / pass token= to access it.") from exc
-            except (hub_errors.RepositoryNotFoundError, hub_errors.RevisionNotFoundError) as exc:
-                raise FileNotFoundError(
-                    f"Tokenizer {where} is neither a local folder nor an accessible hub repo: {exc}"
-                ) from exc
-            except hub_errors.HFValidationError as exc:
-                raise FileNotFoundError(
-                    f"Tokenizer folder '{repo_id}' does not exist and it is not a valid hub repo id."
-                ) from exc
-            except (hub_errors.EntryNotFoundError, hub_errors.LocalEntryNotFoundError) as exc:
-                if required:
-                    raise FileNotFoundError(
-                        f"Could not find {filename} for tokenizer {where}{mode}; '{repo_id}' is not a local "
-                        "folder either."
-                    ) from exc
-                return None
-
-        tokenizer_file = fetch(TOKENIZER_FILE, True)
-        assert tokenizer_file is not None
-        return tokenizer_file, fetch(TOKENIZER_CONFIG_FILE, False), fetch(SPECIAL_TOKENS_MAP_FILE, False)
 
     def save_pretrained(self, save_directory: str | os.PathLike[str]) -> tuple[str, str, str]:
         """Write ``tokenizer.json``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
