@@ -1086,8 +1086,14 @@ class Tokenizer:
                 )
             except (TypeError, ValueError):
                 raise
-            except Exception as exc:  # the Rust side raises bare `Exception`s (e.g. truncation errors)
-                raise ValueError(f"tokenization failed: {exc}") from exc
+            except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except BaseException as exc:  # bare `Exception`s, and pyo3's PanicException (a BaseException)
+                hint = (
+                    " (with overflow, stride must be smaller than max_length minus the special tokens "
+                    "and the other sequence)" if stride else ""
+                )
+                raise ValueError(f"tokenization failed: {exc}{hint}") from exc
 
         data: dict[str, list[Any]] = {"input_ids": []}
         if return_token_type_ids:

@@ -1,0 +1,74 @@
+"""feature-extraction: the model's first output for every token, as transformers' FeatureExtractionPipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from ..model import ModernBertPreTrainedModel
+from .base import Batch, Pipeline, as_text_list
+
+_TOKENIZER_OPTIONS = frozenset({"truncation", "max_length", "add_special_tokens", "padding"})
+
+
+class FeatureExtractionPipeline(Pipeline):
+    """Hidden states of every token (the first output of the model: last_hidden_state for the bare encoder).
+
+    Call options (also accepted by the constructor as defaults):
+        return_tensors: return torch tensors (on the CPU) instead of nested lists.
+        truncation: truncate inputs longer than the tokenizer's model_max_length.
+        tokenize_kwargs: other tokenizer arguments (max_length, add_special_tokens).
+
+    Returns, as transformers: for one text a (1, tokens, hidden) nested list (or tensor); for a list of texts,
+    a list of those. Special tokens ([CLS], [SEP]) are included. For sentence embeddings (one vector per text,
+    pooled and normalised like sentence-transformers) use `SentenceEncoder` or the "sentence-embeddings" task.
+    """
+
+    task = "feature-extraction"
+    model_class = ModernBertPreTrainedModel
+    default_model = "answerdotai/ModernBERT-base"
+
+    def _sanitize(
+        self,
+        truncation: bool | str | None = None,
+        tokenize_kwargs: dict[str, Any] | None = None,
+        return_tensors: bool | None = None,
+    ) -> dict[str, Any]:
+        tokenize_kwargs = dict(tokenize_kwargs or {})
+        unknown = set(tokenize_kwargs) - _TOKENIZER_OPTIONS
+        if unknown:
+            raise TypeError(f"tokenize_kwargs holds {sorted(unknown)}; accepted: {sorted(_TOKENIZER_OPTIONS)}")
+        if truncation is not None:
+            if "truncation" in tokenize_kwargs:
+                raise ValueError(
+                    "truncation parameter defined twice (given as keyword argument as well as in tokenize_kwargs)"
+                )
+            tokenize_kwargs["truncation"] = truncation
+        tokenize_kwargs.pop("padding", None)  # inputs are packed, never padded
+        options: dict[str, Any] = {}
+        if tokenize_kwargs:
+            options["tokenize_kwargs"] = tokenize_kwargs
+        if return_tensors is not None:
+            options["return_tensors"] = bool(return_tensors)
+        return options
+
+    def __call__(self, inputs: str | list[str], **kwargs: Any) -> Any:
+        """Features of one text or a list of texts. See the class docstring for options and output."""
+        options, batch_size, progress = self._options(kwargs)
+        texts, batched = as_text_list(inputs)
+        encoded = self.tokenizer(texts, return_attention_mask=False, **options.get("tokenize_kwargs", {}))
+        model = self.model
+
+        def step(batch: Batch) -> list[Tensor]:
+            first = model(input_ids=batch.input_ids, cu_seqlens=batch.cu_seqlens)[0]
+            if first.shape[0] == batch.input_ids.shape[0]:  # per token (tokens, ...)
+                parts = batch.split(first)
+            else:  # per sequence (batch, ...)
+                parts = list(first)
+            return [p.unsqueeze(0).cpu() for p in parts]
+
+        outputs = self._run(encoded["input_ids"], step, batch_size, progress)
+        if not options.get("return_tensors", False):
+            outputs = [o.tolist() for o in outputs]
+        return outputs if batched else outputs[0]
