@@ -27,6 +27,10 @@ BIN_INDEX_NAME = "pytorch_model.bin.index.json"
 BUNDLED_DIR = Path(__file__).parent / "bundled"
 
 
+class HubUnavailableError(FileNotFoundError):
+    """A hub id that is neither a local folder nor in the cache, and the hub could not be reached."""
+
+
 class LoadWarning(UserWarning):
     """Raised (as a warning) when task-head weights are initialised instead of loaded."""
 
@@ -93,7 +97,7 @@ def resolve_folder(
             else f"it could not be downloaded ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
         )
         bundled = ", ".join(bundled_models()) or "none"
-        raise FileNotFoundError(
+        raise HubUnavailableError(
             f"cannot load {name!r}: it is not a local folder and {hint}. "
             f"Pass a local folder, or a bundled model ({bundled})."
         ) from None
