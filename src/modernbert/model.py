@@ -101,14 +101,20 @@ class Rotary:
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate-half RoPE on x (tokens, 2, heads, head_dim) = query and key, in fp32, cast back.
+    """Rotate-half RoPE on x (tokens, 2, heads, head_dim) = query and key, in fp32, cast back to x's dtype.
 
     Written on the two halves, (x1 cos - x2 sin, x2 cos + x1 sin), which is the reference's
-    x cos + rotate_half(x) sin term for term, so fp32 results are bit-identical, with half the traffic.
+    x cos + rotate_half(x) sin term for term: fp32 results are bit-identical. The sums are written
+    straight into the output (no concatenation, no second cast).
     """
-    xf = x.float()
-    x1, x2 = xf.chunk(2, dim=-1)
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
+    x1, x2 = x.float().chunk(2, dim=-1)  # no copy in fp32
+    if torch.is_grad_enabled() and x.requires_grad:  # out= has no autograd: same sums, concatenated
+        return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
+    out = torch.empty_like(x)
+    o1, o2 = out.chunk(2, dim=-1)
+    torch.sub(x1 * cos, x2 * sin, out=o1)
+    torch.add(x2 * cos, x1 * sin, out=o2)
+    return out
 
 
 # ----- modules, small to large -----
