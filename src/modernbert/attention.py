@@ -25,6 +25,7 @@ from torch import Tensor
 
 AttnImplementation = Literal["sdpa", "eager", "flash_attention_2"]
 ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("sdpa", "eager", "flash_attention_2")
+BAND_BLOCK = 32  # queries per block of the banded kernel; each block sees block + 2w keys
 
 
 @dataclass
@@ -114,21 +115,43 @@ def check_implementation(implementation: str, device: torch.device | str | None,
 # ----- sdpa -----
 
 
+def _length_groups(batch: AttnBatch, device: torch.device) -> list[tuple[int, int, int, Tensor | None]]:
+    """Sequences grouped by length: (length, count, first token, token indices or None when contiguous)."""
+    key = ("groups", device)
+    if key not in batch._cache:
+        by_length: dict[int, list[int]] = {}
+        for i, n in enumerate(batch.seqlens):
+            if n:
+                by_length.setdefault(n, []).append(i)
+        starts = batch.cu_seqlens.tolist()
+        groups = []
+        for length, seqs in by_length.items():
+            if seqs == list(range(seqs[0], seqs[0] + len(seqs))):
+                groups.append((length, len(seqs), starts[seqs[0]], None))
+            else:
+                first = torch.tensor([starts[i] for i in seqs]).view(-1, 1)
+                index = (first + torch.arange(length)).flatten().to(device)
+                groups.append((length, len(seqs), 0, index))
+        batch._cache[key] = groups
+    return batch._cache[key]
+
+
 def _sdpa_global(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
-    # Group runs of equal-length sequences into one call: (n, heads, len, head_dim) views, no padding, no mask.
+    # One call per sequence length: (count, heads, length, head_dim), no padding and no mask.
     out = torch.empty_like(q)
-    start, lens, i = 0, batch.seqlens, 0
-    while i < len(lens):
-        j = i + 1
-        while j < len(lens) and lens[j] == lens[i]:
-            j += 1
-        n, length = j - i, lens[i]
-        end = start + n * length
-        if length:
-            qs, ks, vs = (t[start:end].view(n, length, *t.shape[1:]).transpose(1, 2) for t in (q, k, v))
-            o = F.scaled_dot_product_attention(qs, ks, vs, dropout_p=dropout_p)  # (n, heads, len, head_dim)
-            out[start:end] = o.transpose(1, 2).reshape(n * length, *q.shape[1:])
-        start, i = end, j
+    tail = q.shape[1:]
+    for length, count, start, index in _length_groups(batch, q.device):
+        if index is None:
+            qs, ks, vs = (t[start : start + count * length].view(count, length, *tail) for t in (q, k, v))
+        else:
+            qs, ks, vs = (t.index_select(0, index).view(count, length, *tail) for t in (q, k, v))
+        o = F.scaled_dot_product_attention(
+            qs.transpose(1, 2), ks.transpose(1, 2), vs.transpose(1, 2), dropout_p=dropout_p
+        ).transpose(1, 2)  # (count, length, heads, head_dim)
+        if index is None:
+            out[start : start + count * length] = o.reshape(count * length, *tail)
+        else:
+            out[index] = o.reshape(count * length, *tail)
     return out
 
 
@@ -136,7 +159,7 @@ def _band_blocks(batch: AttnBatch, window: int, device: torch.device) -> tuple[i
     """Block size and the (blocks, 1, block, block + 2w) boolean mask of the banded kernel, cached per batch."""
     key = ("band", window, device)
     if key not in batch._cache:
-        block = max(window, 32)
+        block = min(window, BAND_BLOCK)
         tokens = batch.num_tokens
         n_blocks = math.ceil(tokens / block)
         padded = n_blocks * block
