@@ -365,7 +365,9 @@ def load_pipeline(task: str, args: argparse.Namespace, **kwargs: Any) -> Any:
     folder = resolve_model(args.model)
     _check_device(args.device)
     from .pipelines import pipeline
+    from .runtime import configure_cpu
 
+    configure_cpu()
     return pipeline(task, model=str(folder), device=args.device, dtype=args.dtype, batch_size=args.batch_size,
                     **kwargs)
 

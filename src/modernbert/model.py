@@ -144,7 +144,9 @@ class ModernBertMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         input, gate = self.Wi(x).chunk(2, dim=-1)  # (tokens, intermediate) each
-        return self.Wo(self.drop(self.act(input) * gate))
+        h = self.act(input)
+        h = h.mul_(gate) if not torch.is_grad_enabled() else h * gate  # in place when nothing needs h back
+        return self.Wo(self.drop(h))
 
 
 class ModernBertAttention(nn.Module):
@@ -182,8 +184,12 @@ class ModernBertEncoderLayer(nn.Module):
         self.mlp = ModernBertMLP(config)
 
     def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str) -> Tensor:
-        x = x + self.attn(self.attn_norm(x), rope, batch, implementation)
-        return x + self.mlp(self.mlp_norm(x))
+        if torch.is_grad_enabled():
+            x = x + self.attn(self.attn_norm(x), rope, batch, implementation)
+            return x + self.mlp(self.mlp_norm(x))
+        # Inference: residual adds in place; fresh activations cost page faults on CPU.
+        x = x.add_(self.attn(self.attn_norm(x), rope, batch, implementation))
+        return x.add_(self.mlp(self.mlp_norm(x)))
 
 
 class ModernBertPredictionHead(nn.Module):
@@ -357,6 +363,8 @@ class ModernBertModel(ModernBertPreTrainedModel):
         rope = {theta: r.cos_sin(position_ids) for theta, r in self._rotary.items()}
         hidden_states = [x] if output_hidden_states else None
         for i, layer in enumerate(self.layers):
+            if hidden_states is not None and not torch.is_grad_enabled():
+                x = x.clone()  # layers update x in place during inference
             x = layer(x, rope[self.config.rope_theta(i)], batch, self._attn_implementation)
             if hidden_states is not None:
                 hidden_states.append(x)
