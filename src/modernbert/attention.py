@@ -115,8 +115,9 @@ def check_implementation(implementation: str, device: torch.device | str | None,
 # ----- sdpa -----
 
 
-def _length_groups(batch: AttnBatch, device: torch.device) -> list[tuple[int, int, int, Tensor | None]]:
-    """Sequences grouped by length: (length, count, first token, token indices or None when contiguous)."""
+def _length_groups(batch: AttnBatch, device: torch.device) -> tuple[list[tuple[int, int]], Tensor | None]:
+    """Sequences grouped by length: [(length, count)] and the token order that lays the groups out one after
+    another (None when the packed order already does)."""
     key = ("groups", device)
     if key not in batch._cache:
         by_length: dict[int, list[int]] = {}
@@ -124,34 +125,34 @@ def _length_groups(batch: AttnBatch, device: torch.device) -> list[tuple[int, in
             if n:
                 by_length.setdefault(n, []).append(i)
         starts = batch.cu_seqlens.tolist()
-        groups = []
-        for length, seqs in by_length.items():
-            if seqs == list(range(seqs[0], seqs[0] + len(seqs))):
-                groups.append((length, len(seqs), starts[seqs[0]], None))
-            else:
-                first = torch.tensor([starts[i] for i in seqs]).view(-1, 1)
-                index = (first + torch.arange(length)).flatten().to(device)
-                groups.append((length, len(seqs), 0, index))
-        batch._cache[key] = groups
+        groups = sorted(by_length.items(), key=lambda item: item[1][0])
+        seq_order = [i for _, seqs in groups for i in seqs]
+        order = None
+        if seq_order != sorted(seq_order):
+            first = torch.tensor([starts[i] for i in seq_order])
+            lengths = torch.tensor([batch.seqlens[i] for i in seq_order])
+            order = torch.repeat_interleave(first - torch.cumsum(lengths, 0) + lengths, lengths)
+            order = (order + torch.arange(int(lengths.sum()))).to(device)
+        batch._cache[key] = ([(n, len(seqs)) for n, seqs in groups], order)
     return batch._cache[key]
 
 
 def _sdpa_global(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
-    # One call per sequence length: (count, heads, length, head_dim), no padding and no mask.
-    out = torch.empty_like(q)
+    # One call per sequence length: (count, heads, length, head_dim), no padding and no mask. Split and
+    # cat (not slice-assign) keep the backward to one pass over the tokens, however many groups there are.
+    groups, order = _length_groups(batch, q.device)
+    if order is not None:
+        q, k, v = (t.index_select(0, order) for t in (q, k, v))
+    sizes = [n * count for n, count in groups]
     tail = q.shape[1:]
-    for length, count, start, index in _length_groups(batch, q.device):
-        if index is None:
-            qs, ks, vs = (t[start : start + count * length].view(count, length, *tail) for t in (q, k, v))
-        else:
-            qs, ks, vs = (t.index_select(0, index).view(count, length, *tail) for t in (q, k, v))
-        o = F.scaled_dot_product_attention(
-            qs.transpose(1, 2), ks.transpose(1, 2), vs.transpose(1, 2), dropout_p=dropout_p
-        ).transpose(1, 2)  # (count, length, heads, head_dim)
-        if index is None:
-            out[start : start + count * length] = o.reshape(count * length, *tail)
-        else:
-            out[index] = o.reshape(count * length, *tail)
+    outs = []
+    for (n, count), qs, ks, vs in zip(groups, q.split(sizes), k.split(sizes), v.split(sizes)):
+        qs, ks, vs = (t.view(count, n, *tail).transpose(1, 2) for t in (qs, ks, vs))
+        o = F.scaled_dot_product_attention(qs, ks, vs, dropout_p=dropout_p)  # (count, heads, n, head_dim)
+        outs.append(o.transpose(1, 2).reshape(count * n, *tail))
+    out = torch.cat(outs) if len(outs) > 1 else outs[0]
+    if order is not None:
+        out = torch.empty_like(out).index_copy_(0, order, out)
     return out
 
 
