@@ -8,7 +8,8 @@ import torch
 from modernbert.attention import AttnBatch, attention, check_implementation
 
 CASES = [
-    [5, 9, 5, 9, 9, 1],  # repeated lengths, not adjacent: grouped by gather
+    [5, 9, 5, 9, 9, 1],  # short: one padded call
+    [100, 70, 100, 70],  # repeated lengths, not adjacent: grouped by gather
     [7, 7, 7],  # all equal: one call
     [3, 50, 3, 40],  # longer than the window
     [1],
@@ -58,6 +59,16 @@ def test_gradients_match_eager(window):
         attention(*x.unbind(0), batch, window, impl).square().sum().backward()
         grads.append(x.grad)
     assert (grads[0] - grads[1]).abs().max() < 1e-4
+
+
+def test_each_global_strategy_is_used():
+    """The three sdpa strategies for global layers are all exercised above."""
+    short = AttnBatch.from_seqlens(torch.tensor([5, 9, 5]))
+    mixed = AttnBatch.from_seqlens(torch.tensor([200, 1, 64]))
+    similar = AttnBatch.from_seqlens(torch.tensor([100, 98, 100]))
+    same = AttnBatch.from_seqlens(torch.tensor([7, 7, 7]))
+    assert short.pad_pays and similar.pad_pays
+    assert not mixed.pad_pays and not same.pad_pays
 
 
 def test_unknown_backend_and_flash_without_cuda():

@@ -26,6 +26,7 @@ from torch import Tensor
 AttnImplementation = Literal["sdpa", "eager", "flash_attention_2"]
 ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("sdpa", "eager", "flash_attention_2")
 BAND_BLOCK = 32  # queries per block of the banded kernel; each block sees block + 2w keys
+SHORT_SEQUENCE = 64  # up to this length, one padded attention call beats a call per distinct length
 
 
 @dataclass
@@ -53,6 +54,24 @@ class AttnBatch:
     def num_tokens(self) -> int:
         return int(self.cu_seqlens[-1])
 
+    @property
+    def pad_pays(self) -> bool:
+        """Whether one padded attention call beats one call per distinct length: short sequences (the
+        calls cost more than the attention) or little padding."""
+        distinct = len(set(self.seqlens))
+        if distinct <= 1:
+            return False
+        padded = len(self.seqlens) * self.max_seqlen**2
+        return self.max_seqlen <= SHORT_SEQUENCE or padded <= 1.25 * sum(n * n for n in self.seqlens)
+
+    def positions(self, device: torch.device) -> Tensor:
+        """(tokens,) position of each packed token inside its sequence, restarting at 0."""
+        key = ("positions", device)
+        if key not in self._cache:
+            starts = self.cu_seqlens.to(device).long()[self.seq_ids(device)]
+            self._cache[key] = torch.arange(self.num_tokens, device=device) - starts
+        return self._cache[key]
+
     def seq_ids(self, device: torch.device) -> Tensor:
         """(tokens,) index of the sequence each packed token belongs to."""
         key = ("seq_ids", device)
@@ -78,6 +97,8 @@ def attention(
     """
     if implementation == "sdpa":
         if window is None or window + 1 >= batch.max_seqlen:  # the window covers every sequence
+            if batch.pad_pays:
+                return _sdpa_padded(q, k, v, batch, dropout_p)
             return _sdpa_global(q, k, v, batch, dropout_p)
         return _sdpa_banded(q, k, v, batch, window, dropout_p)
     if implementation == "eager":
@@ -156,6 +177,20 @@ def _sdpa_global(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, dropout_p: f
     return out
 
 
+def _sdpa_padded(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
+    """One SDPA call over the batch padded to its longest sequence, padding keys masked."""
+    tokens, heads, head_dim = q.shape
+    n, length = len(batch.seqlens), batch.max_seqlen
+    seq_ids, pos = batch.seq_ids(q.device), batch.positions(q.device)
+    padded = q.new_zeros(3, n, length, heads, head_dim)
+    padded[:, seq_ids, pos] = torch.stack((q, k, v))
+    qp, kp, vp = padded.transpose(2, 3)  # (batch, heads, length, head_dim) each
+    lens = torch.tensor(batch.seqlens, device=q.device)
+    key_mask = (torch.arange(length, device=q.device) < lens.view(-1, 1)).view(n, 1, 1, length)
+    o = F.scaled_dot_product_attention(qp, kp, vp, attn_mask=key_mask, dropout_p=dropout_p)
+    return o.transpose(1, 2)[seq_ids, pos]  # (tokens, heads, head_dim)
+
+
 def _band_blocks(batch: AttnBatch, window: int, device: torch.device) -> tuple[int, Tensor]:
     """Block size and the (blocks, 1, block, block + 2w) boolean mask of the banded kernel, cached per batch."""
     key = ("band", window, device)
@@ -197,8 +232,7 @@ def _sdpa_banded(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, window: int,
 def _eager(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, window: int | None, dropout_p: float) -> Tensor:
     tokens, heads, head_dim = q.shape
     n, length = len(batch.seqlens), batch.max_seqlen
-    seq_ids = batch.seq_ids(q.device)
-    pos = torch.arange(tokens, device=q.device) - batch.cu_seqlens.to(q.device).long()[seq_ids]
+    seq_ids, pos = batch.seq_ids(q.device), batch.positions(q.device)
     padded = q.new_zeros(3, n, length, heads, head_dim)
     padded[:, seq_ids, pos] = torch.stack((q, k, v))
     qp, kp, vp = padded.transpose(2, 3)  # (batch, heads, len, head_dim) each

@@ -104,16 +104,18 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """Rotate-half RoPE on x (tokens, 2, heads, head_dim) = query and key, in fp32, cast back to x's dtype.
 
     Written on the two halves, (x1 cos - x2 sin, x2 cos + x1 sin), which is the reference's
-    x cos + rotate_half(x) sin term for term: fp32 results are bit-identical. The sums are written
-    straight into the output (no concatenation, no second cast).
+    x cos + rotate_half(x) sin term for term; each half is one multiply and one fused multiply-add
+    (so fp32 results may differ from the reference's in the last bit).
     """
     x1, x2 = x.float().chunk(2, dim=-1)  # no copy in fp32
-    if torch.is_grad_enabled() and x.requires_grad:  # out= has no autograd: same sums, concatenated
-        return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
+    a = (x1 * cos).addcmul_(x2, sin, value=-1)
+    b = (x2 * cos).addcmul_(x1, sin)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return torch.cat((a, b), dim=-1).to(x.dtype)
     out = torch.empty_like(x)
     o1, o2 = out.chunk(2, dim=-1)
-    torch.sub(x1 * cos, x2 * sin, out=o1)
-    torch.add(x2 * cos, x1 * sin, out=o2)
+    o1.copy_(a)
+    o2.copy_(b)
     return out
 
 
@@ -224,12 +226,6 @@ class Packed:
         out = x.new_full((self.shape[0] * self.shape[1], *x.shape[1:]), fill)
         out[self.indices] = x
         return out.view(*self.shape, *x.shape[1:])
-
-
-def _positions(batch: AttnBatch, device: torch.device) -> Tensor:
-    """(tokens,) position of each packed token inside its sequence, restarting at 0."""
-    seq_ids = batch.seq_ids(device)
-    return torch.arange(batch.num_tokens, device=device) - batch.cu_seqlens.to(device).long()[seq_ids]
 
 
 # ----- the model -----
@@ -359,7 +355,7 @@ class ModernBertModel(ModernBertPreTrainedModel):
         """
         x = self.embeddings(input_ids, inputs_embeds)  # (tokens, hidden)
         if position_ids is None:
-            position_ids = _positions(batch, x.device)
+            position_ids = batch.positions(x.device)
         rope = {theta: r.cos_sin(position_ids) for theta, r in self._rotary.items()}
         hidden_states = [x] if output_hidden_states else None
         for i, layer in enumerate(self.layers):
