@@ -23,11 +23,11 @@ CASES = [
 def test_sdpa_matches_eager(lengths, window, dtype):
     torch.manual_seed(0)
     batch = AttnBatch.from_seqlens(torch.tensor(lengths))
-    q, k, v = torch.randn(3, batch.num_tokens, 2, 16).to(dtype).unbind(0)
-    ours = attention(q, k, v, batch, window, "sdpa")
-    ref = attention(q, k, v, batch, window, "eager")
+    qkv = torch.randn(batch.num_tokens, 3, 2, 16).to(dtype)
+    ours = attention(qkv, batch, window, "sdpa")
+    ref = attention(qkv, batch, window, "eager")
     tol = 1e-5 if dtype == torch.float32 else 2e-2
-    assert ours.shape == ref.shape == q.shape
+    assert ours.shape == ref.shape == qkv[:, 0].shape
     assert (ours.float() - ref.float()).abs().max() < tol
 
 
@@ -36,8 +36,9 @@ def test_eager_is_the_definition():
     torch.manual_seed(1)
     lengths, window = [6, 11], 3
     batch = AttnBatch.from_seqlens(torch.tensor(lengths))
-    q, k, v = torch.randn(3, 17, 1, 4).unbind(0)
-    out = attention(q, k, v, batch, window, "eager")
+    qkv = torch.randn(17, 3, 1, 4)
+    q, k, v = qkv.unbind(1)
+    out = attention(qkv, batch, window, "eager")
     start = 0
     for n in lengths:
         for i in range(n):
@@ -48,15 +49,16 @@ def test_eager_is_the_definition():
         start += n
 
 
+@pytest.mark.parametrize("lengths", [[40, 7, 100, 7, 40], [5, 9, 5, 1]], ids=["grouped", "padded"])
 @pytest.mark.parametrize("window", [None, 8])
-def test_gradients_match_eager(window):
+def test_gradients_match_eager(window, lengths):
     torch.manual_seed(2)
-    batch = AttnBatch.from_seqlens(torch.tensor([40, 7, 100, 7, 40]))
-    base = torch.randn(3, batch.num_tokens, 2, 8)
+    batch = AttnBatch.from_seqlens(torch.tensor(lengths))
+    base = torch.randn(batch.num_tokens, 3, 2, 8)
     grads = []
     for impl in ("sdpa", "eager"):
         x = base.clone().requires_grad_(True)
-        attention(*x.unbind(0), batch, window, impl).square().sum().backward()
+        attention(x, batch, window, impl).square().sum().backward()
         grads.append(x.grad)
     assert (grads[0] - grads[1]).abs().max() < 1e-4
 

@@ -82,9 +82,7 @@ class AttnBatch:
 
 
 def attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
+    qkv: Tensor,
     batch: AttnBatch,
     window: int | None,
     implementation: str = "sdpa",
@@ -93,12 +91,13 @@ def attention(
 ) -> Tensor:
     """Bidirectional attention over packed sequences.
 
-    q, k, v: (tokens, heads, head_dim). Returns (tokens, heads, head_dim).
+    qkv: (tokens, 3, heads, head_dim), query, key and value. Returns (tokens, heads, head_dim).
     """
+    if implementation == "sdpa" and (window is None or window + 1 >= batch.max_seqlen) and batch.pad_pays:
+        return _sdpa_padded(qkv, batch, dropout_p)
+    q, k, v = qkv.unbind(dim=1)
     if implementation == "sdpa":
         if window is None or window + 1 >= batch.max_seqlen:  # the window covers every sequence
-            if batch.pad_pays:
-                return _sdpa_padded(q, k, v, batch, dropout_p)
             return _sdpa_global(q, k, v, batch, dropout_p)
         return _sdpa_banded(q, k, v, batch, window, dropout_p)
     if implementation == "eager":
@@ -177,16 +176,15 @@ def _sdpa_global(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, dropout_p: f
     return out
 
 
-def _sdpa_padded(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
+def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
     """One SDPA call over the batch padded to its longest sequence, padding keys masked."""
-    tokens, heads, head_dim = q.shape
     n, length = len(batch.seqlens), batch.max_seqlen
-    seq_ids, pos = batch.seq_ids(q.device), batch.positions(q.device)
-    padded = q.new_zeros(3, n, length, heads, head_dim)
-    padded[:, seq_ids, pos] = torch.stack((q, k, v))
-    qp, kp, vp = padded.transpose(2, 3)  # (batch, heads, length, head_dim) each
-    lens = torch.tensor(batch.seqlens, device=q.device)
-    key_mask = (torch.arange(length, device=q.device) < lens.view(-1, 1)).view(n, 1, 1, length)
+    seq_ids, pos = batch.seq_ids(qkv.device), batch.positions(qkv.device)
+    padded = qkv.new_zeros(n, length, *qkv.shape[1:])
+    padded[seq_ids, pos] = qkv  # (batch, length, 3, heads, head_dim)
+    qp, kp, vp = padded.permute(2, 0, 3, 1, 4)  # (batch, heads, length, head_dim) each
+    lens = torch.tensor(batch.seqlens, device=qkv.device)
+    key_mask = (torch.arange(length, device=qkv.device) < lens.view(-1, 1)).view(n, 1, 1, length)
     o = F.scaled_dot_product_attention(qp, kp, vp, attn_mask=key_mask, dropout_p=dropout_p)
     return o.transpose(1, 2)[seq_ids, pos]  # (tokens, heads, head_dim)
 

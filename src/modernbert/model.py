@@ -100,19 +100,18 @@ class Rotary:
         return freqs.cos()[:, None, None, :], freqs.sin()[:, None, None, :]
 
 
-def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor, out: Tensor | None = None) -> Tensor:
     """Rotate-half RoPE on x (tokens, 2, heads, head_dim) = query and key, in fp32, cast back to x's dtype.
 
     Written on the two halves, (x1 cos - x2 sin, x2 cos + x1 sin), which is the reference's
     x cos + rotate_half(x) sin term for term; each half is one multiply and one fused multiply-add
-    (so fp32 results may differ from the reference's in the last bit).
+    (so fp32 results may differ from the reference's in the last bit). `out` may be x itself.
     """
     x1, x2 = x.float().chunk(2, dim=-1)  # no copy in fp32
     a = (x1 * cos).addcmul_(x2, sin, value=-1)
     b = (x2 * cos).addcmul_(x1, sin)
-    if torch.is_grad_enabled() and x.requires_grad:
+    if out is None:
         return torch.cat((a, b), dim=-1).to(x.dtype)
-    out = torch.empty_like(x)
     o1, o2 = out.chunk(2, dim=-1)
     o1.copy_(a)
     o2.copy_(b)
@@ -165,10 +164,12 @@ class ModernBertAttention(nn.Module):
     def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str) -> Tensor:
         tokens = x.shape[0]
         qkv = self.Wqkv(x).view(tokens, 3, self.num_heads, self.head_dim)  # (tokens, 3, heads, head_dim)
-        q, k = apply_rotary(qkv[:, :2], *rope).unbind(dim=1)  # (tokens, heads, head_dim) each
-        v = qkv[:, 2]
+        if torch.is_grad_enabled():
+            qkv = torch.cat((apply_rotary(qkv[:, :2], *rope), qkv[:, 2:]), dim=1)
+        else:  # inference: rotate query and key in place
+            apply_rotary(qkv[:, :2], *rope, out=qkv[:, :2])
         dropout = self.dropout if self.training else 0.0
-        out = attention(q, k, v, batch, self.window, implementation, dropout, self.deterministic)
+        out = attention(qkv, batch, self.window, implementation, dropout, self.deterministic)
         return self.out_drop(self.Wo(out.reshape(tokens, -1)))  # (tokens, hidden)
 
 
