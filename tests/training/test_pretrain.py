@@ -243,5 +243,6 @@ def test_command_line_parser(tiny_data, tmp_path, capsys):
     cfg = config_from_args(args)
     assert cfg.heldout_data is None and cfg.steps == 3 and cfg.bf16 is True and cfg.grad_clip is None
     assert cfg.decay_shape == "linear" and cfg.out_dir == str(tmp_path / "cli")
-    rc = pretrain_module.main(["--tokenizer", "/nonexistent", "--out-dir", str(tmp_path / "x")])
+    rc = pretrain_module.main(["--train-data", tiny_data["train"], "--heldout-data", "none",
+                               "--tokenizer", "/nonexistent", "--out-dir", str(tmp_path / "x")])
     assert rc == 2 and "tokenizer.json" in capsys.readouterr().err
