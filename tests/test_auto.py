@@ -35,15 +35,6 @@ AUTO_CLASSES = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and the test machine's cores are shared); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("arch", list(AUTO_CLASSES))
 def test_auto_class_loads_matching_checkpoint(tiny_checkpoint, arch):
     folder = tiny_checkpoint(arch)

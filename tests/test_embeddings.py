@@ -33,15 +33,6 @@ CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "token
                     "special_tokens_map.json")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and the test machine's cores are shared); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def write_st_folder(
     checkpoint: Path,
     folder: Path,

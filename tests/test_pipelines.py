@@ -69,15 +69,6 @@ def assert_close(ours: Any, ref: Any, atol: float = TOL, path: str = "output") -
         assert ours == ref, f"{path}: {ours!r} != {ref!r}"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and the test machine's cores are shared); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def hf_pipeline(task: str, folder, **kwargs):
     transformers.logging.set_verbosity_error()
     with warnings.catch_warnings():

@@ -15,15 +15,6 @@ import transformers
 TOL = 1e-4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and the test machine's cores are shared); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model_id(tiny_checkpoint) -> str:
     """The local folder that stands in for "answerdotai/ModernBERT-base"."""

@@ -425,6 +425,15 @@ class ModernBertModel(ModernBertPreTrainedModel):
 class _TaskModel(ModernBertPreTrainedModel):
     """A head on top of `self.model`."""
 
+    def _build_classifier(self, config: ModernBertConfig, attn_implementation: str, out_features: int) -> None:
+        """encoder → prediction head → dropout → classifier, as the reference's classification heads."""
+        self.num_labels = config.num_labels
+        self.model = ModernBertModel(config, attn_implementation)
+        self.head = ModernBertPredictionHead(config)
+        self.drop = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, out_features)
+        self.init_weights()
+
     def _encode(self, **kwargs: Any) -> tuple[Tensor, tuple[Tensor, ...] | None, Packed | None, AttnBatch]:
         x, hs, packed, batch = self.model.encode(**kwargs)
         if hs is not None:
@@ -496,12 +505,7 @@ class ModernBertForSequenceClassification(_TaskModel):
 
     def __init__(self, config: ModernBertConfig, attn_implementation: str = "sdpa") -> None:
         super().__init__(config, attn_implementation)
-        self.num_labels = config.num_labels
-        self.model = ModernBertModel(config, attn_implementation)
-        self.head = ModernBertPredictionHead(config)
-        self.drop = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
+        self._build_classifier(config, attn_implementation, config.num_labels)
 
     def forward(
         self,
@@ -554,12 +558,7 @@ class ModernBertForTokenClassification(_TaskModel):
 
     def __init__(self, config: ModernBertConfig, attn_implementation: str = "sdpa") -> None:
         super().__init__(config, attn_implementation)
-        self.num_labels = config.num_labels
-        self.model = ModernBertModel(config, attn_implementation)
-        self.head = ModernBertPredictionHead(config)
-        self.drop = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
+        self._build_classifier(config, attn_implementation, config.num_labels)
 
     def forward(
         self,
@@ -595,12 +594,7 @@ class ModernBertForQuestionAnswering(_TaskModel):
         super().__init__(config, attn_implementation)
         if config.num_labels != 2:
             raise ValueError(f"question answering needs num_labels=2 (start, end), got num_labels={config.num_labels}")
-        self.num_labels = config.num_labels
-        self.model = ModernBertModel(config, attn_implementation)
-        self.head = ModernBertPredictionHead(config)
-        self.drop = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
+        self._build_classifier(config, attn_implementation, config.num_labels)
 
     def forward(
         self,
@@ -644,11 +638,7 @@ class ModernBertForMultipleChoice(_TaskModel):
 
     def __init__(self, config: ModernBertConfig, attn_implementation: str = "sdpa") -> None:
         super().__init__(config, attn_implementation)
-        self.model = ModernBertModel(config, attn_implementation)
-        self.head = ModernBertPredictionHead(config)
-        self.drop = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, 1)
-        self.init_weights()
+        self._build_classifier(config, attn_implementation, 1)
 
     def forward(
         self,
