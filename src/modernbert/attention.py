@@ -93,15 +93,16 @@ def attention(
 
     qkv: (tokens, 3, heads, head_dim), query, key and value. Returns (tokens, heads, head_dim).
     """
-    if implementation == "sdpa" and (window is None or window + 1 >= batch.max_seqlen) and batch.pad_pays:
-        return _sdpa_padded(qkv, batch, dropout_p)
-    q, k, v = qkv.unbind(dim=1)
+    q, k, v = qkv.unbind(dim=1)  # (tokens, heads, head_dim) views
     if implementation == "sdpa":
-        if window is None or window + 1 >= batch.max_seqlen:  # the window covers every sequence
-            return _sdpa_global(q, k, v, batch, dropout_p)
-        return _sdpa_banded(q, k, v, batch, window, dropout_p)
+        if window is not None and window + 1 < batch.max_seqlen:
+            return _sdpa_banded(q, k, v, batch, window, dropout_p)
+        # The window, if any, covers every sequence: global attention.
+        if batch.pad_pays:
+            return _sdpa_padded(qkv, batch, dropout_p)
+        return _sdpa_global(q, k, v, batch, dropout_p)
     if implementation == "eager":
-        return _eager(q, k, v, batch, window, dropout_p)
+        return _eager(qkv, batch, window, dropout_p)
     if implementation == "flash_attention_2":
         return _flash_varlen(q, k, v, batch, window, dropout_p, deterministic)
     raise ValueError(f"attn_implementation={implementation!r} is unknown; choose one of {ATTN_IMPLEMENTATIONS}")
@@ -176,17 +177,28 @@ def _sdpa_global(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, dropout_p: f
     return out
 
 
+def _pad(qkv: Tensor, batch: AttnBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Packed qkv → query, key, value (batch, heads, length, head_dim) padded with zeros, and the
+    (batch, length) mask of real tokens."""
+    n, length = len(batch.seqlens), batch.max_seqlen
+    padded = qkv.new_zeros(n, length, *qkv.shape[1:])
+    padded[batch.seq_ids(qkv.device), batch.positions(qkv.device)] = qkv  # (batch, length, 3, heads, head_dim)
+    qp, kp, vp = padded.permute(2, 0, 3, 1, 4)
+    lens = torch.tensor(batch.seqlens, device=qkv.device)
+    valid = torch.arange(length, device=qkv.device) < lens.view(-1, 1)
+    return qp, kp, vp, valid
+
+
+def _unpad(out: Tensor, batch: AttnBatch) -> Tensor:
+    """(batch, heads, length, head_dim) → packed (tokens, heads, head_dim)."""
+    return out.transpose(1, 2)[batch.seq_ids(out.device), batch.positions(out.device)]
+
+
 def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
     """One SDPA call over the batch padded to its longest sequence, padding keys masked."""
-    n, length = len(batch.seqlens), batch.max_seqlen
-    seq_ids, pos = batch.seq_ids(qkv.device), batch.positions(qkv.device)
-    padded = qkv.new_zeros(n, length, *qkv.shape[1:])
-    padded[seq_ids, pos] = qkv  # (batch, length, 3, heads, head_dim)
-    qp, kp, vp = padded.permute(2, 0, 3, 1, 4)  # (batch, heads, length, head_dim) each
-    lens = torch.tensor(batch.seqlens, device=qkv.device)
-    key_mask = (torch.arange(length, device=qkv.device) < lens.view(-1, 1)).view(n, 1, 1, length)
-    o = F.scaled_dot_product_attention(qp, kp, vp, attn_mask=key_mask, dropout_p=dropout_p)
-    return o.transpose(1, 2)[seq_ids, pos]  # (tokens, heads, head_dim)
+    qp, kp, vp, valid = _pad(qkv, batch)
+    o = F.scaled_dot_product_attention(qp, kp, vp, attn_mask=valid[:, None, None, :], dropout_p=dropout_p)
+    return _unpad(o, batch)
 
 
 def _band_blocks(batch: AttnBatch, window: int, device: torch.device) -> tuple[int, Tensor]:
@@ -227,24 +239,19 @@ def _sdpa_banded(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, window: int,
 # ----- eager (reference math) -----
 
 
-def _eager(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, window: int | None, dropout_p: float) -> Tensor:
-    tokens, heads, head_dim = q.shape
-    n, length = len(batch.seqlens), batch.max_seqlen
-    seq_ids, pos = batch.seq_ids(q.device), batch.positions(q.device)
-    padded = q.new_zeros(3, n, length, heads, head_dim)
-    padded[:, seq_ids, pos] = torch.stack((q, k, v))
-    qp, kp, vp = padded.transpose(2, 3)  # (batch, heads, len, head_dim) each
-    valid = torch.arange(length, device=q.device) < torch.tensor(batch.seqlens, device=q.device).view(-1, 1)
+def _eager(qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float) -> Tensor:
+    qp, kp, vp, valid = _pad(qkv, batch)  # (batch, heads, len, head_dim) each
+    n, length, head_dim = valid.shape[0], valid.shape[1], qkv.shape[-1]
     allowed = valid[:, None, None, :].expand(n, 1, length, length)
     if window is not None:
-        idx = torch.arange(length, device=q.device)
+        idx = torch.arange(length, device=qkv.device)
         allowed = allowed & ((idx.view(-1, 1) - idx.view(1, -1)).abs() <= window)
-    bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill(~allowed, torch.finfo(q.dtype).min)
+    dtype = qkv.dtype
+    bias = torch.zeros(allowed.shape, dtype=dtype, device=qkv.device).masked_fill(~allowed, torch.finfo(dtype).min)
     scores = qp @ kp.transpose(-1, -2) * head_dim**-0.5 + bias  # (batch, heads, len, len)
-    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(dtype)
     probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
-    out = (probs @ vp).transpose(1, 2)  # (batch, len, heads, head_dim)
-    return out[seq_ids, pos]
+    return _unpad(probs @ vp, batch)
 
 
 # ----- flash-attn varlen (CUDA) -----
