@@ -33,6 +33,7 @@ from common import (  # noqa: E402
     attention_flops,
     best_gemm,
     build_workloads,
+    emit_report,
     ensure_checkpoint,
     environment,
     fmt_rate,
@@ -550,16 +551,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         memory_child(args)
         return
-    report = bench(args)
-    to_stdout = args.json == "-"
-    print_report(report, sys.stderr if to_stdout else sys.stdout)
-    if args.json:
-        text = json.dumps(report, indent=2)
-        if to_stdout:
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n")
-            log(f"wrote {args.json}")
+    emit_report(bench(args), args.json, print_report)
 
 
 if __name__ == "__main__":

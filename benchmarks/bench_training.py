@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from common import (  # noqa: E402
     PeakMemory,
     Workload,
     best_gemm,
+    emit_report,
     ensure_checkpoint,
     environment,
     fmt_rate,
@@ -286,16 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     quiet_transformers()
     torch.manual_seed(0)
-    report = bench(args)
-    to_stdout = args.json == "-"
-    print_report(report, sys.stderr if to_stdout else sys.stdout)
-    if args.json:
-        text = json.dumps(report, indent=2)
-        if to_stdout:
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n")
-            log(f"wrote {args.json}")
+    emit_report(bench(args), args.json, print_report)
 
 
 if __name__ == "__main__":

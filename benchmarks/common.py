@@ -36,6 +36,22 @@ def log(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
 
 
+def emit_report(report: dict, json_path: str | None, print_report: Callable[[dict, Any], None]) -> None:
+    """The table on stdout (stderr when the JSON goes to stdout), and the JSON if --json was given."""
+    import json
+    from pathlib import Path
+
+    to_stdout = json_path == "-"
+    print_report(report, sys.stderr if to_stdout else sys.stdout)
+    if json_path:
+        text = json.dumps(report, indent=2)
+        if to_stdout:
+            print(text)
+        else:
+            Path(json_path).write_text(text + "\n")
+            log(f"wrote {json_path}")
+
+
 def quiet_transformers() -> None:
     """Silence transformers' load reports (unused MLM-head weights when loading the encoder, etc.)."""
     warnings.filterwarnings("ignore")
