@@ -270,10 +270,10 @@ def measure_memory(args: argparse.Namespace, side: str, wl: Workload, dtype_name
 # Functions and methods labelled in --profile output, where they exist (missing names are skipped, so the
 # list survives refactors). Each label covers the time inside that call, children included.
 PROFILE_TARGETS = {
-    "modernbert.model": ["apply_rotary", "attention", "_positions", "Rotary.cos_sin", "Packed.__init__",
+    "modernbert.model": ["apply_rotary_", "attention", "_positions", "Rotary.cos_sin", "Packed.__init__",
                          "Packed.pack", "Packed.unpack", "ModernBertEmbeddings.forward", "ModernBertAttention.forward",
                          "ModernBertMLP.forward", "ModernBertModel.encode"],
-    "modernbert.attention": ["_sdpa_global", "_length_groups", "_sdpa_banded", "_band_blocks", "_eager",
+    "modernbert.attention": ["_sdpa_global", "_length_groups", "_sdpa_banded", "_band_mask", "_sdpa_padded", "_eager",
                              "_flash_varlen"],
     "transformers.models.modernbert.modeling_modernbert": [
         "ModernBertEmbeddings.forward", "ModernBertAttention.forward", "ModernBertMLP.forward",
@@ -404,7 +404,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     log("  " + note)
                     report["notes"].append(note)
                     del active["ort"]
-                fns = {n: (lambda s=s, x=inputs[n]: run_workload(s, x)) for n, s in active.items()}
+                fns = {n: [(lambda s=s, x=x: s.call(x)) for x in inputs[n]] for n, s in active.items()}
                 times = interleaved(fns, args.repeats, max(args.warmup - 1, 0), device, f"[{dtype_name}] ({wl.key})")
             gemm = best_gemm(gemm_before, gemm_rate(wl.tokens_per_call, cfg, dtype, device, repeats=args.gemm_repeats))
             report["gemm"].append({"workload": wl.key, "dtype": dtype_name, **gemm})

@@ -126,15 +126,14 @@ def make_optimizer(model: torch.nn.Module, kind: str) -> torch.optim.Optimizer |
     return torch.optim.AdamW(model.parameters(), lr=1e-5, **kwargs)
 
 
-def train_pass(model: torch.nn.Module, opt: torch.optim.Optimizer | None, batches: list[dict[str, Any]],
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer | None, inputs: dict[str, Any],
                device: torch.device, dtype_name: str) -> None:
-    for inputs in batches:
-        with autocast(device, dtype_name):
-            loss = model(**inputs).loss
-        loss.backward()
-        if opt is not None:
-            opt.step()
-        model.zero_grad(set_to_none=True)
+    with autocast(device, dtype_name):
+        loss = model(**inputs).loss
+    loss.backward()
+    if opt is not None:
+        opt.step()
+    model.zero_grad(set_to_none=True)
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -186,8 +185,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         fns = {}
         for side in args.sides:
             key = "ours" if side.startswith("ours") else "hf"
-            fns[side] = (lambda m=models[key], o=opts[key], b=batches[side], dt=dtype_name:
-                         train_pass(m, o, b, device, dt))
+            fns[side] = [(lambda m=models[key], o=opts[key], x=x, dt=dtype_name: train_step(m, o, x, device, dt))
+                         for x in batches[side]]
         times = interleaved(fns, args.repeats, args.warmup, device, f"[{dtype_name}] train")
         gemm = best_gemm(gemm_before, gemm_rate(wl.tokens_per_call, cfg, gemm_dtype, device, repeats=args.gemm_repeats))
         report["gemm"].append({"dtype": dtype_name, **gemm})
@@ -195,7 +194,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         for side in args.sides:
             if device.type == "cuda":
                 with PeakMemory(device) as pm:
-                    fns[side]()
+                    for step in fns[side]:
+                        step()
                 mem[side] = pm.delta
             else:
                 mem[side] = None

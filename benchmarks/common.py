@@ -252,25 +252,42 @@ def sync(device: torch.device) -> None:
 
 
 def interleaved(
-    fns: dict[str, Callable[[], Any]], repeats: int, warmup: int, device: torch.device, label: str = ""
+    fns: dict[str, Callable[[], Any] | list[Callable[[], Any]]],
+    repeats: int,
+    warmup: int,
+    device: torch.device,
+    label: str = "",
 ) -> dict[str, list[float]]:
-    """Wall seconds of each fn, `repeats` times, interleaved (side order rotated every repetition) after
-    `warmup` untimed calls of each."""
+    """Wall seconds of one pass of each side, `repeats` times, after `warmup` untimed passes of each.
+
+    A side is one callable (a pass) or a list of them (the calls of a pass, one per batch). Sides are
+    interleaved call by call, the order rotated at every call, so that the drift of a shared machine falls on
+    every side alike; a pass's time is the sum of its calls' times.
+    """
     names = list(fns)
+    steps = {n: f if isinstance(f, list) else [f] for n, f in fns.items()}
+    n_steps = len(next(iter(steps.values())))
+    if any(len(s) != n_steps for s in steps.values()):
+        raise ValueError("every side needs the same number of calls per pass")
     for w in range(warmup):
         for name in names:
             log(f"  {label} warmup {w + 1}/{warmup}: {name}")
-            fns[name]()
+            for step in steps[name]:
+                step()
     sync(device)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            sync(device)
-            t0 = time.perf_counter()
-            fns[name]()
-            sync(device)
-            times[name].append(time.perf_counter() - t0)
+        spent = dict.fromkeys(names, 0.0)
+        for i in range(n_steps):
+            k = (r + i) % len(names)
+            for name in names[k:] + names[:k]:
+                sync(device)
+                t0 = time.perf_counter()
+                steps[name][i]()
+                sync(device)
+                spent[name] += time.perf_counter() - t0
+        for name in names:
+            times[name].append(spent[name])
         log(f"  {label} repeat {r + 1}/{repeats}: " + ", ".join(f"{n} {times[n][-1]:.3f}s" for n in names))
     return times
 

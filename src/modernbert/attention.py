@@ -15,9 +15,10 @@ if |i - j| <= w and both are in the same sequence.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,10 @@ from torch import Tensor
 
 AttnImplementation = Literal["sdpa", "eager", "flash_attention_2"]
 ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("sdpa", "eager", "flash_attention_2")
-BAND_BLOCK = 32  # queries per block of the banded kernel; each block sees block + 2w keys
+# Queries per block of the banded kernel; each block sees block + 2w keys. Smaller blocks waste fewer keys,
+# larger ones make bigger matrix products. Fastest here (window 64): 16 for fp32 inference, 32 for bf16,
+# 64 when training (the backward is cheaper with fewer, larger windows).
+BAND_BLOCK = {"fp32": 16, "bf16": 32, "train": 64}
 SHORT_SEQUENCE = 64  # up to this length, one padded attention call beats a call per distinct length
 
 
@@ -96,7 +100,7 @@ def attention(
     q, k, v = qkv.unbind(dim=1)  # (tokens, heads, head_dim) views
     if implementation == "sdpa":
         if window is not None and window + 1 < batch.max_seqlen:
-            return _sdpa_banded(q, k, v, batch, window, dropout_p)
+            return _sdpa_banded(qkv, batch, window, dropout_p)
         # The window, if any, covers every sequence: global attention.
         if batch.pad_pays:
             return _sdpa_padded(qkv, batch, dropout_p)
@@ -181,11 +185,14 @@ def _pad(qkv: Tensor, batch: AttnBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]
     """Packed qkv → query, key, value (batch, heads, length, head_dim) padded with zeros, and the
     (batch, length) mask of real tokens."""
     n, length = len(batch.seqlens), batch.max_seqlen
-    padded = qkv.new_zeros(n, length, *qkv.shape[1:])
-    padded[batch.seq_ids(qkv.device), batch.positions(qkv.device)] = qkv  # (batch, length, 3, heads, head_dim)
-    qp, kp, vp = padded.permute(2, 0, 3, 1, 4)
-    lens = torch.tensor(batch.seqlens, device=qkv.device)
-    valid = torch.arange(length, device=qkv.device) < lens.view(-1, 1)
+    key = ("pad", qkv.device)
+    if key not in batch._cache:
+        flat = batch.seq_ids(qkv.device) * length + batch.positions(qkv.device)  # (tokens,) into batch × length
+        lens = torch.tensor(batch.seqlens, device=qkv.device)
+        batch._cache[key] = flat, torch.arange(length, device=qkv.device) < lens.view(-1, 1)
+    flat, valid = batch._cache[key]
+    padded = qkv.new_zeros(n * length, *qkv.shape[1:]).index_copy_(0, flat, qkv)
+    qp, kp, vp = padded.view(n, length, *qkv.shape[1:]).permute(2, 0, 3, 1, 4)
     return qp, kp, vp, valid
 
 
@@ -197,15 +204,28 @@ def _unpad(out: Tensor, batch: AttnBatch) -> Tensor:
 def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
     """One SDPA call over the batch padded to its longest sequence, padding keys masked."""
     qp, kp, vp, valid = _pad(qkv, batch)
-    o = F.scaled_dot_product_attention(qp, kp, vp, attn_mask=valid[:, None, None, :], dropout_p=dropout_p)
+    key = ("pad_mask", qkv.dtype, qkv.device)
+    if key not in batch._cache:  # additive: SDPA would convert a boolean mask at every layer
+        batch._cache[key] = torch.zeros(valid.shape, dtype=qkv.dtype, device=qkv.device).masked_fill_(
+            ~valid, float("-inf")
+        )[:, None, None, :]
+    o = F.scaled_dot_product_attention(qp, kp, vp, attn_mask=batch._cache[key], dropout_p=dropout_p)
     return _unpad(o, batch)
 
 
-def _band_blocks(batch: AttnBatch, window: int, device: torch.device) -> tuple[int, Tensor]:
-    """Block size and the (blocks, 1, block, block + 2w) boolean mask of the banded kernel, cached per batch."""
-    key = ("band", window, device)
+def _band_block(window: int, dtype: torch.dtype, training: bool) -> int:
+    """Queries per block of the banded kernel; a divisor of 2w where one is near the target size, so that
+    windows overlap by whole blocks (the cheap backward of `_Windows`)."""
+    target = BAND_BLOCK["train" if training else "fp32" if dtype == torch.float32 else "bf16"]
+    target = min(window, target)
+    divisor = max(d for d in range(1, target + 1) if (2 * window) % d == 0)
+    return divisor if 2 * divisor >= target else target
+
+
+def _band_mask(batch: AttnBatch, window: int, block: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(blocks, 1, block, block + 2w) additive mask of the banded kernel (0 allowed, -inf not), cached per batch."""
+    key = ("band", window, block, dtype, device)
     if key not in batch._cache:
-        block = min(window, BAND_BLOCK)
         tokens = batch.num_tokens
         n_blocks = math.ceil(tokens / block)
         padded = n_blocks * block
@@ -216,24 +236,62 @@ def _band_blocks(batch: AttnBatch, window: int, device: torch.device) -> tuple[i
         i = torch.arange(block, device=device).view(-1, 1)
         j = torch.arange(block + 2 * window, device=device).view(1, -1)
         band = (j - window - i).abs() <= window  # (block, block + 2w)
-        mask = (q_ids == k_ids) & band  # (blocks, block, block + 2w)
-        batch._cache[key] = (block, mask.unsqueeze(1))
+        allowed = (q_ids == k_ids) & band  # (blocks, block, block + 2w)
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, float("-inf"))
+        batch._cache[key] = mask.unsqueeze(1)
     return batch._cache[key]
 
 
-def _sdpa_banded(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, window: int, dropout_p: float) -> Tensor:
-    tokens, heads, head_dim = q.shape
-    block, mask = _band_blocks(batch, window, q.device)
+class _Windows(torch.autograd.Function):
+    """Overlapping windows of `span` rows every `block` rows, as a view: (rows, ...) -> (blocks, ..., span).
+
+    Tensor.unfold does the same, but its generic backward is slow on CPU (a tenth of a training step here);
+    since span is a whole number of blocks, the gradient is span / block shifted adds.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, t: Tensor, span: int, block: int) -> Tensor:
+        ctx.shape, ctx.span, ctx.block = t.shape, span, block
+        return t.unfold(0, span, block)  # (blocks, ..., span)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        block, shifts = ctx.block, ctx.span // ctx.block
+        n_blocks = grad.shape[0]
+        grad = grad.movedim(-1, 1).unflatten(1, (shifts, block))  # (blocks, shifts, block, ...)
+        out = grad.new_zeros(ctx.shape)
+        rows = out.view(n_blocks + shifts - 1, block, *ctx.shape[1:])
+        for s in range(shifts):
+            rows[s : s + n_blocks] += grad[:, s]
+        return out, None, None
+
+
+def _sdpa_banded(qkv: Tensor, batch: AttnBatch, window: int, dropout_p: float) -> Tensor:
+    tokens, _, heads, head_dim = qkv.shape
+    dtype = qkv.dtype
+    if qkv.requires_grad and qkv.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
+        # SDPA's CPU backward is ~1.7x slower in bf16 than in fp32 here: train this kernel in fp32 (the copy
+        # below casts for free) and keep autocast from casting back.
+        dtype = torch.float32
+    block = _band_block(window, dtype, qkv.requires_grad)
+    mask = _band_mask(batch, window, block, dtype, qkv.device)
     n_blocks = mask.shape[0]
     padded = n_blocks * block
-    qb = F.pad(q, (0, 0, 0, 0, 0, padded - tokens)).view(n_blocks, block, heads, head_dim).transpose(1, 2)
-
-    def windows(t: Tensor) -> Tensor:  # (tokens, heads, head_dim) -> (blocks, heads, block + 2w, head_dim)
-        t = F.pad(t, (0, 0, 0, 0, window, padded - tokens + window))
-        return t.unfold(0, block + 2 * window, block).permute(0, 1, 3, 2)
-
-    o = F.scaled_dot_product_attention(qb, windows(k), windows(v), attn_mask=mask, dropout_p=dropout_p)
-    return o.transpose(1, 2).reshape(padded, heads, head_dim)[:tokens]
+    # One copy: qkv with w zero rows before and w + (padded - tokens) after; query, key and value are views.
+    buf = qkv.new_empty(padded + 2 * window, 3, heads, head_dim, dtype=dtype)
+    buf[:window].zero_()
+    buf[window + tokens :].zero_()
+    buf[window : window + tokens] = qkv
+    q = buf[window : window + padded, 0].view(n_blocks, block, heads, head_dim).transpose(1, 2)
+    span = block + 2 * window
+    if span % block == 0:
+        k, v = (_Windows.apply(buf[:, i], span, block) for i in (1, 2))
+    else:
+        k, v = (buf[:, i].unfold(0, span, block) for i in (1, 2))
+    k, v = k.permute(0, 1, 3, 2), v.permute(0, 1, 3, 2)  # (blocks, heads, span, head_dim)
+    with torch.autocast(qkv.device.type, enabled=False) if dtype != qkv.dtype else contextlib.nullcontext():
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)  # (blocks, heads, block, d)
+    return o.transpose(1, 2).reshape(padded, heads, head_dim)[:tokens].to(qkv.dtype)
 
 
 # ----- eager (reference math) -----
