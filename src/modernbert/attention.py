@@ -191,7 +191,16 @@ def _pad(qkv: Tensor, batch: AttnBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]
         lens = torch.tensor(batch.seqlens, device=qkv.device)
         batch._cache[key] = flat, torch.arange(length, device=qkv.device) < lens.view(-1, 1)
     flat, valid = batch._cache[key]
-    padded = qkv.new_zeros(n * length, *qkv.shape[1:]).index_copy_(0, flat, qkv)
+    shape = (n * length, *qkv.shape[1:])
+    if qkv.requires_grad:
+        padded = qkv.new_zeros(shape)
+    else:
+        # Inference: one zeroed buffer per forward; every layer writes the same real rows, the padding stays 0.
+        buf_key = ("pad_buffer", shape, qkv.dtype, qkv.device)
+        if buf_key not in batch._cache:
+            batch._cache[buf_key] = qkv.new_zeros(shape)
+        padded = batch._cache[buf_key]
+    padded.index_copy_(0, flat, qkv)
     qp, kp, vp = padded.view(n, length, *qkv.shape[1:]).permute(2, 0, 3, 1, 4)
     return qp, kp, vp, valid
 
