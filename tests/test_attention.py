@@ -14,6 +14,8 @@ CASES = [
     [3, 50, 3, 40],  # longer than the window
     [1],
     [200, 1, 64, 65, 66, 130],  # around block and window edges
+    [30, 40, 20, 64, 1, 33, 33, 7],  # short: packed whole into several rows of 64, block-diagonal
+    [100, 98, 100],  # little padding: one padded row per sequence
 ]
 
 
@@ -49,7 +51,9 @@ def test_eager_is_the_definition():
         start += n
 
 
-@pytest.mark.parametrize("lengths", [[40, 7, 100, 7, 40], [5, 9, 5, 1]], ids=["grouped", "padded"])
+@pytest.mark.parametrize(
+    "lengths", [[40, 7, 100, 7, 40], [5, 9, 5, 1], [30, 40, 20, 64, 1, 33]], ids=["grouped", "padded", "rows"]
+)
 @pytest.mark.parametrize("window", [None, 8])
 def test_gradients_match_eager(window, lengths):
     torch.manual_seed(2)
@@ -80,6 +84,27 @@ def test_banded_blocks_forward_and_backward(window, dtype):
     tol = 1e-5 if dtype == torch.float32 else 3e-2
     assert (outs[0] - outs[1]).abs().max() < tol
     assert (grads[0] - grads[1]).abs().max() < tol * (10 if dtype == torch.float32 else 4)
+
+
+def test_short_sequences_packed_into_rows(monkeypatch):
+    """Short sequences sharing rows (block-diagonal mask), forced on in fp32 too: output and gradients."""
+    import modernbert.attention as A
+
+    monkeypatch.setitem(A.PACK_SHORT, "fp32", True)
+    torch.manual_seed(5)
+    batch = AttnBatch.from_seqlens(torch.tensor([30, 40, 20, 64, 1, 33, 33, 7]))
+    row, col, mask = A._rows(batch, torch.float32, torch.device("cpu"))
+    assert mask.shape == (5, 1, 64, 64)  # [30], [40, 20], [64], [1, 33], [33, 7]
+    base = torch.randn(batch.num_tokens, 3, 2, 8)
+    outs, grads = [], []
+    for impl in ("sdpa", "eager"):
+        x = base.clone().requires_grad_(True)
+        out = attention(x, batch, None, impl)
+        out.square().sum().backward()
+        outs.append(out)
+        grads.append(x.grad)
+    assert (outs[0] - outs[1]).abs().max() < 1e-5
+    assert (grads[0] - grads[1]).abs().max() < 1e-4
 
 
 def test_each_global_strategy_is_used():
