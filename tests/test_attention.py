@@ -67,10 +67,14 @@ def test_gradients_match_eager(window, lengths):
     assert (grads[0] - grads[1]).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("window", [5, 17, 20, 64])
+@pytest.mark.parametrize("window", [5, 17, 20, 64, 67])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_banded_blocks_forward_and_backward(window, dtype):
-    """The banded kernel for windows whose block divides 2w (shifted-add backward) and not (17: unfold's)."""
+    """The banded kernel when training: blocks that divide 2w (shifted-add backward of `_Windows`) and, for
+    w = 67 (2w = 134 has no divisor near the block size 64), plain unfold and its own backward."""
+    import modernbert.attention as A
+
+    assert ((2 * window) % A._band_block(window, torch.float32, training=True) == 0) == (window != 67)
     torch.manual_seed(3)
     batch = AttnBatch.from_seqlens(torch.tensor([3 * window + 5, 1, window + 2, 2 * window]))
     base = torch.randn(batch.num_tokens, 3, 2, 8)
@@ -93,7 +97,7 @@ def test_short_sequences_packed_into_rows(monkeypatch):
     monkeypatch.setitem(A.PACK_SHORT, "fp32", True)
     torch.manual_seed(5)
     batch = AttnBatch.from_seqlens(torch.tensor([30, 40, 20, 64, 1, 33, 33, 7]))
-    row, col, mask = A._rows(batch, torch.float32, torch.device("cpu"))
+    row, col, flat, mask = A._rows(batch, torch.float32, torch.device("cpu"))
     assert mask.shape == (5, 1, 64, 64)  # [30], [40, 20], [64], [1, 33], [33, 7]
     base = torch.randn(batch.num_tokens, 3, 2, 8)
     outs, grads = [], []

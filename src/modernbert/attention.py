@@ -201,9 +201,9 @@ def _unpad(out: Tensor, batch: AttnBatch) -> Tensor:
     return out.transpose(1, 2)[batch.seq_ids(out.device), batch.positions(out.device)]
 
 
-def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-    """Layout of the padded kernel, cached per batch: for each token its row and column in (rows, row_len), and
-    the additive mask, (rows, 1, row_len, row_len) or (rows, 1, 1, row_len).
+def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Layout of the padded kernel, cached per batch: for each token its row and column in (rows, row_len) and
+    its flat slot row * row_len + col, and the additive mask, (rows, 1, row_len, row_len) or (rows, 1, 1, row_len).
 
     Short sequences (all ≤ SHORT_SEQUENCE) in half precision are packed whole, in order, into rows of up to
     SHORT_SEQUENCE tokens with a block-diagonal mask: fewer, fuller rows than one per sequence (at these sizes
@@ -230,15 +230,14 @@ def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[T
         else:
             allowed = (slot_seq >= 0)[:, None, None, :]
         mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, float("-inf"))
-        batch._cache[key] = row, col, mask
+        batch._cache[key] = row, col, row * row_len + col, mask
     return batch._cache[key]
 
 
 def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
     """One SDPA call over rows of padded tokens (see `_rows`), padding and other sequences masked."""
-    row, col, mask = _rows(batch, qkv.dtype, qkv.device)
+    row, col, flat, mask = _rows(batch, qkv.dtype, qkv.device)
     rows, row_len = mask.shape[0], mask.shape[-1]
-    flat = row * row_len + col
     shape = (rows * row_len, *qkv.shape[1:])
     if qkv.requires_grad:
         padded = qkv.new_zeros(shape).index_copy(0, flat, qkv)
