@@ -97,7 +97,7 @@ def test_short_sequences_packed_into_rows(monkeypatch):
     monkeypatch.setitem(A.PACK_SHORT, "fp32", True)
     torch.manual_seed(5)
     batch = AttnBatch.from_seqlens(torch.tensor([30, 40, 20, 64, 1, 33, 33, 7]))
-    row, col, flat, mask = A._rows(batch, torch.float32, torch.device("cpu"))
+    flat, mask = A._rows(batch, torch.float32, torch.device("cpu"))
     assert mask.shape == (5, 1, 64, 64)  # [30], [40, 20], [64], [1, 33], [33, 7]
     base = torch.randn(batch.num_tokens, 3, 2, 8)
     outs, grads = [], []

@@ -201,9 +201,9 @@ def _unpad(out: Tensor, batch: AttnBatch) -> Tensor:
     return out.transpose(1, 2)[batch.seq_ids(out.device), batch.positions(out.device)]
 
 
-def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Layout of the padded kernel, cached per batch: for each token its row and column in (rows, row_len) and
-    its flat slot row * row_len + col, and the additive mask, (rows, 1, row_len, row_len) or (rows, 1, 1, row_len).
+def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Layout of the padded kernel, cached per batch: each token's flat slot row * row_len + col in
+    (rows, row_len), and the additive mask, (rows, 1, row_len, row_len) or (rows, 1, 1, row_len).
 
     Short sequences (all ≤ SHORT_SEQUENCE) in half precision are packed whole, in order, into rows of up to
     SHORT_SEQUENCE tokens with a block-diagonal mask: fewer, fuller rows than one per sequence (at these sizes
@@ -230,13 +230,13 @@ def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[T
         else:
             allowed = (slot_seq >= 0)[:, None, None, :]
         mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, float("-inf"))
-        batch._cache[key] = row, col, row * row_len + col, mask
+        batch._cache[key] = row * row_len + col, mask
     return batch._cache[key]
 
 
 def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
     """One SDPA call over rows of padded tokens (see `_rows`), padding and other sequences masked."""
-    row, col, flat, mask = _rows(batch, qkv.dtype, qkv.device)
+    flat, mask = _rows(batch, qkv.dtype, qkv.device)
     rows, row_len = mask.shape[0], mask.shape[-1]
     shape = (rows * row_len, *qkv.shape[1:])
     if qkv.requires_grad:
@@ -249,7 +249,8 @@ def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
         padded = batch._cache[key].index_copy_(0, flat, qkv)
     q, k, v = padded.view(rows, row_len, *qkv.shape[1:]).permute(2, 0, 3, 1, 4)  # (rows, heads, row_len, d)
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-    return o.transpose(1, 2)[row, col]  # (tokens, heads, head_dim)
+    # o's memory is (rows, row_len, heads, head_dim), like the query's: gather the real slots from it.
+    return o.transpose(1, 2).reshape(-1, *qkv.shape[2:]).index_select(0, flat)  # (tokens, heads, head_dim)
 
 
 def _band_block(window: int, dtype: torch.dtype, training: bool) -> int:
