@@ -201,9 +201,10 @@ def _unpad(out: Tensor, batch: AttnBatch) -> Tensor:
     return out.transpose(1, 2)[batch.seq_ids(out.device), batch.positions(out.device)]
 
 
-def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Layout of the padded kernel, cached per batch: each token's flat slot row * row_len + col in
-    (rows, row_len), and the additive mask, (rows, 1, row_len, row_len) or (rows, 1, 1, row_len).
+def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Layout of the padded kernel, cached per batch: the token each of the rows * row_len slots reads (padding
+    slots read token 0: masked as keys, discarded as queries), each token's slot row * row_len + col, and
+    the additive mask, (rows, 1, row_len, row_len) or (rows, 1, 1, row_len).
 
     Short sequences (all ≤ SHORT_SEQUENCE) in half precision are packed whole, in order, into rows of up to
     SHORT_SEQUENCE tokens with a block-diagonal mask: fewer, fuller rows than one per sequence (at these sizes
@@ -215,12 +216,14 @@ def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[T
         pack = batch.max_seqlen <= SHORT_SEQUENCE and PACK_SHORT["fp32" if dtype == torch.float32 else "bf16"]
         row_of, col_of, fills = [], [], []
         for n in batch.seqlens:
-            if not fills or not pack or fills[-1] + n > SHORT_SEQUENCE:
+            # An empty sequence gets no row: a row of padding alone would have every key masked.
+            if n and (not fills or not pack or fills[-1] + n > SHORT_SEQUENCE):
                 fills.append(0)
-            row_of.append(len(fills) - 1)
-            col_of.append(fills[-1])
-            fills[-1] += n
-        rows, row_len = len(fills), max(max(fills), 1)
+            row_of.append(max(len(fills) - 1, 0))
+            col_of.append(fills[-1] if n else 0)
+            if n:
+                fills[-1] += n
+        rows, row_len = max(len(fills), 1), max(fills, default=1)
         seq_ids = batch.seq_ids(device)
         row = torch.tensor(row_of, device=device)[seq_ids]  # (tokens,)
         col = torch.tensor(col_of, device=device)[seq_ids] + batch.positions(device)
@@ -230,23 +233,20 @@ def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[T
         else:
             allowed = (slot_seq >= 0)[:, None, None, :]
         mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, float("-inf"))
-        batch._cache[key] = row * row_len + col, mask
+        flat = row * row_len + col
+        source = torch.zeros(rows * row_len, dtype=torch.long, device=device)
+        source[flat] = torch.arange(batch.num_tokens, device=device)
+        batch._cache[key] = source, flat, mask
     return batch._cache[key]
 
 
 def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
     """One SDPA call over rows of padded tokens (see `_rows`), padding and other sequences masked."""
-    flat, mask = _rows(batch, qkv.dtype, qkv.device)
+    source, flat, mask = _rows(batch, qkv.dtype, qkv.device)
     rows, row_len = mask.shape[0], mask.shape[-1]
-    shape = (rows * row_len, *qkv.shape[1:])
-    if qkv.requires_grad:
-        padded = qkv.new_zeros(shape).index_copy(0, flat, qkv)
-    else:
-        # Inference: one zeroed buffer per forward; every layer writes the same real slots, padding stays 0.
-        key = ("rows_buffer", shape, qkv.dtype, qkv.device)
-        if key not in batch._cache:
-            batch._cache[key] = qkv.new_zeros(shape)
-        padded = batch._cache[key].index_copy_(0, flat, qkv)
+    # A gather, not a scatter into zeros: no fill, and index_select copies whole rows (index_copy_ went
+    # element by element in bf16, 2-3x slower). What padding slots hold is never seen, so its gradient is 0.
+    padded = qkv.index_select(0, source)  # (rows * row_len, 3, heads, head_dim)
     q, k, v = padded.view(rows, row_len, *qkv.shape[1:]).permute(2, 0, 3, 1, 4)  # (rows, heads, row_len, d)
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
     # o's memory is (rows, row_len, heads, head_dim), like the query's: gather the real slots from it.
