@@ -393,10 +393,12 @@ def test_flash_attention_matches_eager_on_cuda(tiny_checkpoint):
         assert max_diff_real(outs[impl], outs["eager"], mask) < 3e-2
 
 
+@pytest.mark.parametrize("block", [256, 16], ids=["one-block", "blocks-16"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_rotary_matches_reference_formula_and_its_backward(dtype):
+def test_rotary_matches_reference_formula_and_its_backward(dtype, block, monkeypatch):
     """In-place rotary = the reference's x cos + rotate_half(x) sin in fp32; the training form's backward
-    (rotation by -θ) = autograd through that formula."""
+    (rotation by -θ) = autograd through that formula. Also in blocks of 16 tokens (37 = 16 + 16 + 5)."""
+    monkeypatch.setattr(M, "ROTARY_BLOCK", block)
     torch.manual_seed(4)
     tokens, heads, head_dim = 37, 3, 8
     cos, sin = M.Rotary(head_dim, 10_000.0).cos_sin(torch.arange(tokens) % 13, dtype)

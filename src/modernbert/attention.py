@@ -216,7 +216,7 @@ def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[T
         pack = batch.max_seqlen <= SHORT_SEQUENCE and PACK_SHORT["fp32" if dtype == torch.float32 else "bf16"]
         row_of, col_of, fills = [], [], []
         for n in batch.seqlens:
-            # An empty sequence gets no row: a row of padding alone would have every key masked.
+            # An empty sequence gets no row: it has no token to attend or be attended to.
             if n and (not fills or not pack or fills[-1] + n > SHORT_SEQUENCE):
                 fills.append(0)
             row_of.append(max(len(fills) - 1, 0))
