@@ -184,6 +184,16 @@ def _sdpa_global(q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, dropout_p: f
     return out
 
 
+def _precision(dtype: torch.dtype) -> str:
+    """Key of the per-precision tunings (BAND_BLOCK, PACK_SHORT): "fp32", or "bf16" for half precision."""
+    return "fp32" if dtype == torch.float32 else "bf16"
+
+
+def _additive(allowed: Tensor, dtype: torch.dtype) -> Tensor:
+    """Boolean mask → additive SDPA mask: 0 where allowed, -inf elsewhere."""
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, float("-inf"))
+
+
 def _pad(qkv: Tensor, batch: AttnBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Packed qkv → query, key, value (batch, heads, length, head_dim) padded with zeros, and the
     (batch, length) mask of real tokens."""
@@ -213,27 +223,29 @@ def _rows(batch: AttnBatch, dtype: torch.dtype, device: torch.device) -> tuple[T
     """
     key = ("rows", dtype, device)
     if key not in batch._cache:
-        pack = batch.max_seqlen <= SHORT_SEQUENCE and PACK_SHORT["fp32" if dtype == torch.float32 else "bf16"]
+        pack = batch.max_seqlen <= SHORT_SEQUENCE and PACK_SHORT[_precision(dtype)]
         row_of, col_of, fills = [], [], []
         for n in batch.seqlens:
-            # An empty sequence gets no row: it has no token to attend or be attended to.
-            if n and (not fills or not pack or fills[-1] + n > SHORT_SEQUENCE):
+            if n == 0:  # an empty sequence gets no row: it has no token to attend or be attended to
+                row_of.append(0)
+                col_of.append(0)
+                continue
+            if not fills or not pack or fills[-1] + n > SHORT_SEQUENCE:
                 fills.append(0)
-            row_of.append(max(len(fills) - 1, 0))
-            col_of.append(fills[-1] if n else 0)
-            if n:
-                fills[-1] += n
+            row_of.append(len(fills) - 1)
+            col_of.append(fills[-1])
+            fills[-1] += n
         rows, row_len = max(len(fills), 1), max(fills, default=1)
         seq_ids = batch.seq_ids(device)
         row = torch.tensor(row_of, device=device)[seq_ids]  # (tokens,)
         col = torch.tensor(col_of, device=device)[seq_ids] + batch.positions(device)
-        slot_seq = torch.full((rows, row_len), -1, device=device).index_put_((row, col), seq_ids)
+        flat = row * row_len + col
+        slot_seq = torch.full((rows * row_len,), -1, device=device).index_put_((flat,), seq_ids).view(rows, row_len)
         if pack:  # a slot sees its own sequence; padding slots see each other (never an all-masked row)
             allowed = (slot_seq[:, :, None] == slot_seq[:, None, :]).unsqueeze(1)
         else:
             allowed = (slot_seq >= 0)[:, None, None, :]
-        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, float("-inf"))
-        flat = row * row_len + col
+        mask = _additive(allowed, dtype)
         source = torch.zeros(rows * row_len, dtype=torch.long, device=device)
         source[flat] = torch.arange(batch.num_tokens, device=device)
         batch._cache[key] = source, flat, mask
@@ -256,7 +268,7 @@ def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
 def _band_block(window: int, dtype: torch.dtype, training: bool) -> int:
     """Queries per block of the banded kernel; a divisor of 2w where one is near the target size, so that
     windows overlap by whole blocks (the cheap backward of `_Windows`)."""
-    target = BAND_BLOCK["train" if training else "fp32" if dtype == torch.float32 else "bf16"]
+    target = BAND_BLOCK["train" if training else _precision(dtype)]
     target = min(window, target)
     divisor = max(d for d in range(1, target + 1) if (2 * window) % d == 0)
     return divisor if 2 * divisor >= target else target
@@ -277,8 +289,7 @@ def _band_mask(batch: AttnBatch, window: int, block: int, dtype: torch.dtype, de
         j = torch.arange(block + 2 * window, device=device).view(1, -1)
         band = (j - window - i).abs() <= window  # (block, block + 2w)
         allowed = (q_ids == k_ids) & band  # (blocks, block, block + 2w)
-        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, float("-inf"))
-        batch._cache[key] = mask.unsqueeze(1)
+        batch._cache[key] = _additive(allowed, dtype).unsqueeze(1)
     return batch._cache[key]
 
 
