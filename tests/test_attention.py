@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modernbert.attention import AttnBatch, attention, check_implementation
+from modernbert.attention import AttnBatch, attention, check_implementation, qkv_buffer
 
 CASES = [
     [5, 9, 5, 9, 9, 1],  # short: one padded call
@@ -123,6 +123,30 @@ def test_each_global_strategy_is_used():
     same = AttnBatch.from_seqlens(torch.tensor([7, 7, 7]))
     assert short.pad_pays and similar.pad_pays
     assert not mixed.pad_pays and not same.pad_pays
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_qkv_buffer_saves_the_banded_copy(dtype):
+    """qkv written into qkv_buffer's view gives the banded kernel's result exactly, without its copy; kernels
+    with no use for a buffer get None; a buffer that does not hold qkv is refused."""
+    torch.manual_seed(5)
+    batch = AttnBatch.from_seqlens(torch.tensor([200, 1, 64, 65, 66, 130]))
+    heads, head_dim, window = 2, 16, 16
+    qkv, buf = qkv_buffer(batch, window, "sdpa", heads, head_dim, dtype, torch.device("cpu"))
+    assert qkv.shape == (batch.num_tokens, 3, heads, head_dim) and buf.shape[0] > batch.num_tokens + 2 * window
+    qkv.copy_(torch.randn(qkv.shape).to(dtype))
+    expected = attention(qkv.clone(), batch, window, "sdpa")
+    assert torch.equal(attention(qkv, batch, window, "sdpa", buffer=buf), expected)
+    assert (attention(qkv, batch, window, "eager").float() - expected.float()).abs().max() < 2e-2
+
+    cpu = torch.device("cpu")
+    assert qkv_buffer(batch, None, "sdpa", heads, head_dim, dtype, cpu) is None  # global
+    assert qkv_buffer(batch, 300, "sdpa", heads, head_dim, dtype, cpu) is None  # window covers every sequence
+    assert qkv_buffer(batch, window, "eager", heads, head_dim, dtype, cpu) is None
+    with pytest.raises(ValueError, match="does not hold qkv"):
+        attention(qkv.clone(), batch, window, "sdpa", buffer=buf)
+    with pytest.raises(ValueError, match="only for the banded sdpa kernel"):
+        attention(qkv, batch, None, "sdpa", buffer=buf)
 
 
 def test_unknown_backend_and_flash_without_cuda():

@@ -280,6 +280,31 @@ def test_loss_ignores_minus_100(tiny_checkpoint):
         assert ours(ids, mask, labels=other).loss.item() == pytest.approx(out.loss.item(), abs=1e-7)
 
 
+def test_projection_hooks_run_in_inference(tiny_checkpoint):
+    """Inference writes Wqkv's product straight into the attention buffer, but not past a hook on Wqkv (or a
+    process-wide module hook): their effect shows, as on the training path, which always calls the module."""
+    ours = M.ModernBertModel.from_pretrained(tiny_checkpoint("ModernBertModel"))
+    ids, mask = padded_batch([40, 23])  # longer than the window: the banded kernel takes a buffer
+    local = next(layer.attn for layer in ours.layers if layer.attn.window)
+    with torch.no_grad():
+        plain = ours(ids, mask).last_hidden_state
+    handles = [local.Wqkv.register_forward_hook(lambda module, args, out: out * 0.5)]
+    seen = []
+    handles.append(torch.nn.modules.module.register_module_forward_hook(lambda m, a, o: seen.append(m)))
+    with torch.no_grad():
+        hooked = ours(ids, mask).last_hidden_state
+    assert local.Wqkv in seen
+    handles.pop().remove()
+    with torch.no_grad():
+        hooked_local = ours(ids, mask).last_hidden_state
+    training_path = ours(ids, mask).last_hidden_state.detach()  # grad enabled: the module is always called
+    for h in handles:
+        h.remove()
+    assert torch.equal(hooked, hooked_local)
+    assert (hooked - plain).abs().max() > 1e-3
+    assert (hooked - training_path).abs().max() < 1e-5
+
+
 def test_local_layers_never_build_full_score_matrix(tiny_checkpoint):
     """At 8192 tokens, no op of an all-local model may produce a tensor as large as one (8192 x 8192) matrix."""
     from torch.utils._python_dispatch import TorchDispatchMode

@@ -95,15 +95,19 @@ def attention(
     implementation: str = "sdpa",
     dropout_p: float = 0.0,
     deterministic: bool = False,
+    buffer: Tensor | None = None,
 ) -> Tensor:
     """Bidirectional attention over packed sequences.
 
     qkv: (tokens, 3, heads, head_dim), query, key and value. Returns (tokens, heads, head_dim).
+    buffer: the buffer `qkv_buffer` returned with qkv, if qkv was written there (saves the kernel a copy).
     """
     q, k, v = qkv.unbind(dim=1)  # (tokens, heads, head_dim) views
+    if buffer is not None and not (implementation == "sdpa" and _is_banded(batch, window)):
+        raise ValueError("buffer is only for the banded sdpa kernel; pass the one qkv_buffer returned, or None")
     if implementation == "sdpa":
-        if window is not None and window + 1 < batch.max_seqlen:
-            return _sdpa_banded(qkv, batch, window, dropout_p)
+        if _is_banded(batch, window):
+            return _sdpa_banded(qkv, batch, window, dropout_p, buffer)
         # The window, if any, covers every sequence: global attention.
         if batch.pad_pays:
             return _sdpa_padded(qkv, batch, dropout_p)
@@ -113,6 +117,33 @@ def attention(
     if implementation == "flash_attention_2":
         return _flash_varlen(q, k, v, batch, window, dropout_p, deterministic)
     raise ValueError(f"attn_implementation={implementation!r} is unknown; choose one of {ATTN_IMPLEMENTATIONS}")
+
+
+def qkv_buffer(
+    batch: AttnBatch,
+    window: int | None,
+    implementation: str,
+    heads: int,
+    head_dim: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[Tensor, Tensor] | None:
+    """Where the kernel wants the qkv projection written, for inference: an uninitialised (tokens, 3, heads,
+    head_dim) view for the projection, and the buffer it lies in, to pass to `attention` with it. None when
+    the kernel has no use for one.
+
+    The banded sdpa kernel reads query, key and value from one buffer with w zero rows before the tokens and
+    w plus the last block's padding after them; qkv written there saves it a copy.
+    """
+    if implementation != "sdpa" or not _is_banded(batch, window):
+        return None
+    tokens = batch.num_tokens
+    block = _band_block(window, dtype, training=False)
+    rows = window + math.ceil(tokens / block) * block + window
+    buffer = torch.empty(rows, 3, heads, head_dim, dtype=dtype, device=device)
+    buffer[:window].zero_()
+    buffer[window + tokens :].zero_()
+    return buffer[window : window + tokens], buffer
 
 
 def check_implementation(implementation: str, device: torch.device | str | None, dtype: torch.dtype) -> None:
@@ -265,6 +296,11 @@ def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
     return o.transpose(1, 2).reshape(-1, *qkv.shape[2:]).index_select(0, flat)  # (tokens, heads, head_dim)
 
 
+def _is_banded(batch: AttnBatch, window: int | None) -> bool:
+    """Whether a local layer needs the banded kernel: some sequence is longer than the window reaches."""
+    return window is not None and window + 1 < batch.max_seqlen
+
+
 def _band_block(window: int, dtype: torch.dtype, training: bool) -> int:
     """Queries per block of the banded kernel; a divisor of 2w where one is near the target size, so that
     windows overlap by whole blocks (the cheap backward of `_Windows`)."""
@@ -317,7 +353,7 @@ class _Windows(torch.autograd.Function):
         return out, None, None
 
 
-def _sdpa_banded(qkv: Tensor, batch: AttnBatch, window: int, dropout_p: float) -> Tensor:
+def _sdpa_banded(qkv: Tensor, batch: AttnBatch, window: int, dropout_p: float, buf: Tensor | None) -> Tensor:
     tokens, _, heads, head_dim = qkv.shape
     dtype = qkv.dtype
     if qkv.requires_grad and qkv.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
@@ -328,11 +364,14 @@ def _sdpa_banded(qkv: Tensor, batch: AttnBatch, window: int, dropout_p: float) -
     mask = _band_mask(batch, window, block, dtype, qkv.device)
     n_blocks = mask.shape[0]
     padded = n_blocks * block
-    # One copy: qkv with w zero rows before and w + (padded - tokens) after; query, key and value are views.
-    buf = qkv.new_empty(padded + 2 * window, 3, heads, head_dim, dtype=dtype)
-    buf[:window].zero_()
-    buf[window + tokens :].zero_()
-    buf[window : window + tokens] = qkv
+    # qkv with w zero rows before and w + (padded - tokens) after; query, key and value are views of it.
+    if buf is None:  # one copy
+        buf = qkv.new_empty(padded + 2 * window, 3, heads, head_dim, dtype=dtype)
+        buf[:window].zero_()
+        buf[window + tokens :].zero_()
+        buf[window : window + tokens] = qkv
+    elif buf.shape != (padded + 2 * window, *qkv.shape[1:]) or buf[window].data_ptr() != qkv.data_ptr():
+        raise ValueError("buffer does not hold qkv as the banded kernel lays it out; pass what qkv_buffer returned")
     q = buf[window : window + padded, 0].view(n_blocks, block, heads, head_dim).transpose(1, 2)
     span = block + 2 * window
     if span % block == 0:

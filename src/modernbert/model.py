@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import AttnBatch, attention, check_implementation
+from .attention import AttnBatch, attention, check_implementation, qkv_buffer
 from .config import ModernBertConfig
 
 # ----- outputs -----
@@ -123,6 +123,26 @@ def apply_rotary_(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return x
 
 
+# nn.Module's process-wide hooks (register_module_forward_hook); private, hence the fallback.
+_GLOBAL_HOOKS = tuple(
+    getattr(torch.nn.modules.module, name, {}) for name in ("_global_forward_hooks", "_global_forward_pre_hooks")
+)
+
+
+def _linear_into(linear: nn.Module, x: Tensor, out: Tensor) -> None:
+    """out = linear(x), written into `out` (tokens, out_features) without an intermediate tensor when linear
+    is a plain nn.Linear without hooks (otherwise through its forward, as anything wrapping it expects)."""
+    hooks = (linear._forward_hooks, linear._forward_pre_hooks, *_GLOBAL_HOOKS)
+    if type(linear) is nn.Linear and not any(hooks):
+        weight = linear.weight.t()  # (in, out)
+        if linear.bias is None:
+            torch.mm(x, weight, out=out)
+        else:
+            torch.addmm(linear.bias, x, weight, out=out)
+    else:
+        out.copy_(linear(x))
+
+
 class _RotateQK(torch.autograd.Function):
     """Training form of the rotary step: a copy of qkv (tokens, 3, heads, head_dim) with query and key rotated.
 
@@ -190,13 +210,21 @@ class ModernBertAttention(nn.Module):
 
     def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str) -> Tensor:
         tokens = x.shape[0]
-        qkv = self.Wqkv(x).view(tokens, 3, self.num_heads, self.head_dim)  # (tokens, 3, heads, head_dim)
+        buffer = None
         if torch.is_grad_enabled():
+            qkv = self.Wqkv(x).view(tokens, 3, self.num_heads, self.head_dim)  # (tokens, 3, heads, head_dim)
             qkv = _RotateQK.apply(qkv, *rope)
-        else:  # inference: rotate query and key in place
+        else:  # inference: project straight into the kernel's buffer, rotate query and key in place
+            heads, dim = self.num_heads, self.head_dim
+            layout = qkv_buffer(batch, self.window, implementation, heads, dim, x.dtype, x.device)
+            if layout is None:
+                qkv = self.Wqkv(x).view(tokens, 3, heads, dim)
+            else:
+                qkv, buffer = layout
+                _linear_into(self.Wqkv, x, qkv.view(tokens, -1))
             apply_rotary_(qkv[:, :2], *rope)
         dropout = self.dropout if self.training else 0.0
-        out = attention(qkv, batch, self.window, implementation, dropout, self.deterministic)
+        out = attention(qkv, batch, self.window, implementation, dropout, self.deterministic, buffer)
         return self.out_drop(self.Wo(out.reshape(tokens, -1)))  # (tokens, hidden)
 
 
