@@ -305,6 +305,17 @@ def test_projection_hooks_run_in_inference(tiny_checkpoint):
     assert (hooked - training_path).abs().max() < 1e-5
 
 
+def test_autocast_inference_projects_as_before(tiny_checkpoint, monkeypatch):
+    """Under autocast the qkv projection runs in autocast's dtype: no fp32 buffer is taken for it."""
+    ours = M.ModernBertModel.from_pretrained(tiny_checkpoint("ModernBertModel"))
+    ids, mask = padded_batch([40, 23])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ours(ids, mask).last_hidden_state
+        monkeypatch.setattr(M, "qkv_buffer", lambda *args: None)
+        expected = ours(ids, mask).last_hidden_state
+    assert torch.equal(out, expected)
+
+
 def test_local_layers_never_build_full_score_matrix(tiny_checkpoint):
     """At 8192 tokens, no op of an all-local model may produce a tensor as large as one (8192 x 8192) matrix."""
     from torch.utils._python_dispatch import TorchDispatchMode

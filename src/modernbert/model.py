@@ -216,7 +216,9 @@ class ModernBertAttention(nn.Module):
             qkv = _RotateQK.apply(qkv, *rope)
         else:  # inference: project straight into the kernel's buffer, rotate query and key in place
             heads, dim = self.num_heads, self.head_dim
-            layout = qkv_buffer(batch, self.window, implementation, heads, dim, x.dtype, x.device)
+            layout = None
+            if not torch.is_autocast_enabled(x.device.type):  # autocast picks the projection's dtype itself
+                layout = qkv_buffer(batch, self.window, implementation, heads, dim, x.dtype, x.device)
             if layout is None:
                 qkv = self.Wqkv(x).view(tokens, 3, heads, dim)
             else:
