@@ -37,6 +37,7 @@ from common import (  # noqa: E402
     ensure_checkpoint,
     environment,
     fmt_rate,
+    gemm_calls,
     gemm_rate,
     interleaved,
     linear_flops_per_token,
@@ -53,6 +54,7 @@ from common import (  # noqa: E402
 
 ALL_SIDES = ("ours", "ours_packed", "hf", "ort")
 ORT_PARITY_TOL = 1e-3
+GEMM_SIDE = "gemm"  # the interleaved GEMM probe's name among the timed callables (not a side of the report)
 ORT_MAX_LENGTH = 2048  # longer texts skip ONNX Runtime: its full-attention arena does not fit in 24 GB at 8192
 
 
@@ -413,8 +415,13 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     report["notes"].append(note)
                     del active["ort"]
                 fns = {n: [(lambda s=s, x=x: s.call(x)) for x in inputs[n]] for n, s in active.items()}
+                fns[GEMM_SIDE] = gemm_calls(wl.batches(), cfg, dtype, device)
                 times = interleaved(fns, args.repeats, max(args.warmup - 1, 0), device, f"[{dtype_name}] ({wl.key})")
             gemm = best_gemm(gemm_before, gemm_rate(wl.tokens_per_call, cfg, dtype, device, repeats=args.gemm_repeats))
+            # The interleaved probe: one layer's GEMMs per call, run beside the sides; x layers = a pass's GEMMs.
+            gemm_pass = [t * cfg.num_hidden_layers for t in times.pop(GEMM_SIDE)]
+            gemm["interleaved_flops_per_s"] = wl.real_tokens * lin / median(gemm_pass)
+            gemm["interleaved_pass_seconds"] = gemm_pass
             report["gemm"].append({"workload": wl.key, "dtype": dtype_name, **gemm})
             if args.profile:
                 for n, s in active.items():
@@ -450,6 +457,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     "peak_mem_delta_bytes": mem[n]["peak_delta"],
                     "weights_rss_bytes": mem[n]["weights"],
                     "gemm_roofline_fraction": rate * lin / gemm["flops_per_s"],
+                    "gemm_roofline_fraction_interleaved": median(gemm_pass) / t,
                     "max_abs_diff_vs_hf": diffs[n],
                 })
             del inputs, fns
@@ -488,20 +496,25 @@ def print_report(report: dict[str, Any], file: Any) -> None:
             f"{r['seconds_median'] * 1e3:.1f}",
             mib(r["peak_mem_delta_bytes"]),
             f"{100 * r['gemm_roofline_fraction']:.1f}",
+            "-" if r.get("gemm_roofline_fraction_interleaved") is None else
+            f"{100 * r['gemm_roofline_fraction_interleaved']:.1f}",
             f"{g['flops_per_s'] / 1e9:.0f}",
+            "-" if g.get("interleaved_flops_per_s") is None else f"{g['interleaved_flops_per_s'] / 1e9:.0f}",
             "-" if r["max_abs_diff_vs_hf"] is None else f"{r['max_abs_diff_vs_hf']:.1e}",
         ])
     print(file=file)
     print_table(rows, ["wl", "dtype", "side", "tok/s", "x hf", "paired", "best", "ms/pass", "peak MiB", "%roof",
-                       "GEMM GF/s", "maxdiff"], left=3, file=file)
+                       "%roof il", "GEMM GF/s", "il GF/s", "maxdiff"], left=3, file=file)
     print(file=file)
     print("tok/s: real (non-padding) tokens per second over the whole workload; x hf: tok/s / transformers' "
           "tok/s (medians); paired: lowest-highest ratio of one repeat's passes, run interleaved; best: ratio of the "
           "fastest passes; ms/pass: median wall time of one pass over the workload; peak MiB: peak memory above the "
           "level after loading (CPU: VmHWM - VmRSS in a fresh process per side; CUDA: max_memory_allocated); "
           "%roof: tok/s x linear FLOPs/token / GEMM GF/s; GEMM GF/s: torch.matmul on the model's four linear "
-          "shapes at the workload's mean real tokens per call; maxdiff: max |last_hidden_state - "
-          "transformers'| over real tokens.", file=file)
+          "shapes at the workload's mean real tokens per call, the faster of a probe before and after the timed "
+          "passes; il GF/s and %roof il: the same GEMMs, one layer's per call, timed interleaved with the sides "
+          "(x layers: a pass's GEMM time under the same drift), as a fraction of the median pass; maxdiff: max "
+          "|last_hidden_state - transformers'| over real tokens.", file=file)
     for note in report["notes"]:
         print("note: " + note, file=file)
 

@@ -323,6 +323,22 @@ def gemm_rate(tokens: int, cfg: Any, dtype: torch.dtype, device: torch.device, r
     return {"tokens": tokens, "flops_per_s": total_flops / total_time, "per_shape_flops_per_s": per_shape}
 
 
+def gemm_calls(
+    batches: list[list[torch.Tensor]], cfg: Any, dtype: torch.dtype, device: torch.device
+) -> list[Callable[[], Any]]:
+    """One call per batch of a workload: one layer's four linear GEMMs (torch.matmul(x, W.t()), as in
+    `gemm_rate`) on that batch's real tokens. Timed interleaved with the sides, their pass time x layers is
+    what the model's linear layers alone cost under the same drift of the machine."""
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    weights = [torch.randn(out, fan_in, generator=gen).to(device, dtype) for _, fan_in, out in gemm_shapes(cfg)]
+    calls = []
+    for texts in batches:
+        tokens = sum(len(t) for t in texts)
+        pairs = [(torch.randn(tokens, w.shape[1], generator=gen).to(device, dtype), w) for w in weights]
+        calls.append(lambda pairs=pairs: [torch.matmul(x, w.t()) for x, w in pairs])
+    return calls
+
+
 def best_gemm(*probes: dict[str, Any]) -> dict[str, Any]:
     """The faster of several gemm_rate probes (taken before and after the timed runs), with all rates kept."""
     best = dict(max(probes, key=lambda g: g["flops_per_s"]))
