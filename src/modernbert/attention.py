@@ -139,10 +139,8 @@ def qkv_buffer(
         return None
     tokens = batch.num_tokens
     block = _band_block(window, dtype, training=False)
-    rows = window + math.ceil(tokens / block) * block + window
-    buffer = torch.empty(rows, 3, heads, head_dim, dtype=dtype, device=device)
-    buffer[:window].zero_()
-    buffer[window + tokens :].zero_()
+    padded = math.ceil(tokens / block) * block
+    buffer = _band_buffer(tokens, padded, window, (3, heads, head_dim), dtype, device)
     return buffer[window : window + tokens], buffer
 
 
@@ -301,6 +299,17 @@ def _is_banded(batch: AttnBatch, window: int | None) -> bool:
     return window is not None and window + 1 < batch.max_seqlen
 
 
+def _band_buffer(
+    tokens: int, padded: int, window: int, tail: tuple[int, ...], dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """The banded kernel's input buffer, (w + padded + w, *tail): uninitialised where the tokens go (rows
+    w to w + tokens), zero before and after (the window's margins and the last block's padding)."""
+    buffer = torch.empty(padded + 2 * window, *tail, dtype=dtype, device=device)
+    buffer[:window].zero_()
+    buffer[window + tokens :].zero_()
+    return buffer
+
+
 def _band_block(window: int, dtype: torch.dtype, training: bool) -> int:
     """Queries per block of the banded kernel; a divisor of 2w where one is near the target size, so that
     windows overlap by whole blocks (the cheap backward of `_Windows`)."""
@@ -366,9 +375,7 @@ def _sdpa_banded(qkv: Tensor, batch: AttnBatch, window: int, dropout_p: float, b
     padded = n_blocks * block
     # qkv with w zero rows before and w + (padded - tokens) after; query, key and value are views of it.
     if buf is None:  # one copy
-        buf = qkv.new_empty(padded + 2 * window, 3, heads, head_dim, dtype=dtype)
-        buf[:window].zero_()
-        buf[window + tokens :].zero_()
+        buf = _band_buffer(tokens, padded, window, qkv.shape[1:], dtype, qkv.device)
         buf[window : window + tokens] = qkv
     elif buf.shape != (padded + 2 * window, *qkv.shape[1:]) or buf[window].data_ptr() != qkv.data_ptr():
         raise ValueError("buffer does not hold qkv as the banded kernel lays it out; pass what qkv_buffer returned")
