@@ -23,7 +23,7 @@ from modernbert import (
     ModernBertConfig,
     Tokenizer,
 )
-from modernbert.checkpoint import bundled_models
+from modernbert.hub import bundled_models
 
 AUTO_CLASSES = {
     "ModernBertModel": AutoModel,

@@ -316,7 +316,7 @@ def test_default_model_offline_not_cached(tmp_path: Path) -> None:
 
 def test_bundled_model(cli) -> None:
     """fill-mask and info on the bundled modernbert-tiny, which needs no network."""
-    from modernbert.checkpoint import bundled_models
+    from modernbert.hub import bundled_models
 
     if "modernbert-tiny" not in bundled_models():
         pytest.skip("the bundled modernbert-tiny model is not in src/modernbert/bundled/ (yet)")

@@ -23,7 +23,7 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForSequenceClassification": "auto",
     "AutoModelForTokenClassification": "auto",
     "AutoTokenizer": "auto",
-    "bundled_models": "checkpoint",
+    "bundled_models": "hub",
     "ModernBertConfig": "config",
     "ModernBertForMaskedLM": "model",
     "ModernBertForMultipleChoice": "model",
@@ -71,8 +71,8 @@ if TYPE_CHECKING:
         AutoModelForTokenClassification,
         AutoTokenizer,
     )
-    from .checkpoint import bundled_models  # noqa: F401
     from .config import ModernBertConfig  # noqa: F401
+    from .hub import bundled_models  # noqa: F401
     from .model import (  # noqa: F401
         ModernBertForMaskedLM,
         ModernBertForMultipleChoice,

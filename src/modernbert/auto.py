@@ -9,7 +9,7 @@ the point of these classes is that code written for transformers keeps working w
     model = AutoModelForMaskedLM.from_pretrained("answerdotai/ModernBERT-base")
 
 A name may be a local folder, a hub repo id, or the name of a model bundled with the package
-(`modernbert.checkpoint.bundled_models()`). A config.json whose model_type is not "modernbert" raises a
+(`modernbert.bundled_models()`). A config.json whose model_type is not "modernbert" raises a
 ValueError that names the type found.
 """
 
@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .checkpoint import BUNDLED_DIR, bundled_models, load_config
 from .config import ModernBertConfig
+from .hub import BUNDLED_DIR, bundled_models
 from .model import (
     ModernBertForMaskedLM,
     ModernBertForMultipleChoice,
@@ -69,7 +69,7 @@ class AutoConfig:
         Raises ValueError when the config's model_type is not "modernbert".
         """
         _check_name(name_or_path)
-        return load_config(name_or_path, **kwargs)
+        return ModernBertConfig.from_pretrained(name_or_path, **kwargs)
 
     @staticmethod
     def for_model(model_type: str = "modernbert", **kwargs: Any) -> ModernBertConfig:

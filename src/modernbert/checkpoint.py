@@ -1,15 +1,13 @@
-"""Checkpoint I/O: resolve a folder or hub id, read safetensors (single or sharded) or .bin, strict keys, save.
+"""Weights: read safetensors (single or sharded) or .bin, match keys strictly, save.
 
-Model classes reach this module only through `from_pretrained` / `save_pretrained` in model.py.
+Folders, file names and atomic writes live in hub.py. Model classes reach this module only through
+`from_pretrained` / `save_pretrained` in model.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,116 +15,21 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModernBertConfig
-
-CONFIG_NAME = "config.json"
-SAFETENSORS_NAME = "model.safetensors"
-SAFETENSORS_INDEX_NAME = "model.safetensors.index.json"
-BIN_NAME = "pytorch_model.bin"
-BIN_INDEX_NAME = "pytorch_model.bin.index.json"
-
-BUNDLED_DIR = Path(__file__).parent / "bundled"
-
-
-class HubUnavailableError(FileNotFoundError):
-    """A hub id that is neither a local folder nor in the cache, and the hub could not be reached."""
+from .hub import (
+    BIN_INDEX_NAME,
+    BIN_NAME,
+    CONFIG_NAME,
+    DTYPE_ALIASES,
+    SAFETENSORS_INDEX_NAME,
+    SAFETENSORS_NAME,
+    read_json,
+    resolve_folder,
+    write_atomic,
+)
 
 
 class LoadWarning(UserWarning):
     """Raised (as a warning) when task-head weights are initialised instead of loaded."""
-
-
-# ----- resolving files -----
-
-
-def bundled_models() -> list[str]:
-    """Names of the models shipped inside the package (resolvable with no network)."""
-    if not BUNDLED_DIR.is_dir():
-        return []
-    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / CONFIG_NAME).is_file())
-
-
-MODEL_PATTERNS = ("*.json", "*.safetensors", "*.txt")
-TOKENIZER_PATTERNS = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-
-
-def hub_offline() -> bool:
-    """HF_HUB_OFFLINE read now (huggingface_hub reads it once, at import)."""
-    value = os.environ.get("HF_HUB_OFFLINE", os.environ.get("TRANSFORMERS_OFFLINE", "0"))
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def resolve_folder(
-    name_or_path: str | os.PathLike,
-    *,
-    patterns: Iterable[str] = MODEL_PATTERNS,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    local_files_only: bool = False,
-    token: str | bool | None = None,
-) -> Path:
-    """A local folder holding the checkpoint: the path itself, a bundled model, or a hub snapshot.
-
-    For a hub id only the files matching `patterns` are fetched; HF_HUB_OFFLINE=1 or local_files_only=True
-    use the standard cache without touching the network.
-    """
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        return path
-    name = os.fspath(name_or_path)
-    if name in bundled_models():
-        return BUNDLED_DIR / name
-    if path.exists():
-        raise ValueError(f"{name} is a file; pass the folder that holds {CONFIG_NAME} and the weights")
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or not name.strip():
-        raise FileNotFoundError(f"folder {name!r} does not exist")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError
-
-    offline = local_files_only or hub_offline()
-    try:
-        folder = snapshot_download(
-            name, revision=revision, cache_dir=cache_dir, local_files_only=offline,
-            allow_patterns=list(patterns), token=token,
-        )
-    except HFValidationError:
-        raise FileNotFoundError(f"folder {name!r} does not exist, and it is not a valid hub repo id") from None
-    except Exception as e:  # offline, not cached, repo missing, network down: one clear message
-        hint = (
-            "the hub is offline (HF_HUB_OFFLINE / local_files_only) and it is not in the cache"
-            if offline
-            else f"it could not be downloaded ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
-        )
-        bundled = ", ".join(bundled_models()) or "none"
-        raise HubUnavailableError(
-            f"cannot load {name!r}: it is not a local folder and {hint}. "
-            f"Pass a local folder, or a bundled model ({bundled})."
-        ) from None
-    return Path(folder)
-
-
-def load_config(
-    name_or_path: str | os.PathLike,
-    *,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    local_files_only: bool = False,
-    token: str | bool | None = None,
-    **overrides: Any,
-) -> ModernBertConfig:
-    folder = resolve_folder(
-        name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
-    )
-    return _read_config(folder, **overrides)
-
-
-def _read_config(folder: Path, **overrides: Any) -> ModernBertConfig:
-    path = folder / CONFIG_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}; is it a ModernBERT checkpoint folder?")
-    try:
-        return ModernBertConfig.from_json_file(path, **overrides)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: {e}") from None
 
 
 # ----- reading weights -----
@@ -155,8 +58,8 @@ def _load_bin(path: Path) -> dict[str, Tensor]:
 def _load_index(folder: Path, index_name: str, loader: Any) -> dict[str, Tensor]:
     index_path = folder / index_name
     try:
-        weight_map: dict[str, str] = json.loads(index_path.read_text())["weight_map"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        weight_map: dict[str, str] = read_json(index_path, "shard index")["weight_map"]
+    except (KeyError, TypeError) as e:
         raise ValueError(f"{index_path} is not a valid shard index (needs a 'weight_map'): {e}") from None
     state: dict[str, Tensor] = {}
     for shard in sorted(set(weight_map.values())):
@@ -281,7 +184,7 @@ def load_model(
         revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
     )
     if config is None:
-        config = _read_config(folder, **config_overrides)
+        config = ModernBertConfig.from_folder(folder, **config_overrides)
     elif config_overrides:
         config = config.replace(**config_overrides)
     torch_dtype_ = resolve_dtype(dtype, config)
@@ -319,41 +222,20 @@ def load_model(
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, config: ModernBertConfig) -> torch.dtype:
+    """The torch dtype for `dtype`: None is float32, "auto" the config's (float32 when it names none)."""
     if dtype is None:
         return torch.float32
     if dtype == "auto":
         dtype = config.dtype or "float32"
-    if isinstance(dtype, torch.dtype):
-        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
-            raise ValueError(f"dtype={dtype} is not supported; use float32, float16 or bfloat16")
-        return dtype
-    names = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-             "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if isinstance(dtype, torch.dtype) and dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"dtype={dtype} is not supported; use float32, float16 or bfloat16")
     key = str(dtype).removeprefix("torch.")
-    if key not in names:
+    if key not in DTYPE_ALIASES:
         raise ValueError(f"dtype={dtype!r} is not supported; use 'auto', 'float32', 'float16' or 'bfloat16'")
-    return names[key]
+    return getattr(torch, DTYPE_ALIASES[key])
 
 
 # ----- saving -----
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved model is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_model(model: nn.Module, folder: str | os.PathLike, safe_serialization: bool = True) -> None:

@@ -312,13 +312,13 @@ def _score(value: Any) -> str:
 
 
 def _hub_offline() -> bool:
-    from .checkpoint import hub_offline
+    from .hub import hub_offline
 
     return hub_offline()
 
 
 def _bundled_hint() -> str:
-    from .checkpoint import bundled_models
+    from .hub import bundled_models
 
     bundled = bundled_models()
     name = BUNDLED_MODEL if BUNDLED_MODEL in bundled or not bundled else bundled[0]
@@ -332,7 +332,7 @@ def resolve_model(name: str) -> Path:
         # clearly a path, not a hub id or a bundled name: answer without importing torch
         raise CLIError(f"no such model folder: {name}" if not path.exists() else
                        f"{name} is a file; pass the folder that holds config.json and the weights")
-    from .checkpoint import HubUnavailableError, resolve_folder
+    from .hub import HubUnavailableError, resolve_folder
 
     try:
         return resolve_folder(name)
@@ -676,9 +676,9 @@ def layer_pattern(layer_types: Sequence[str]) -> str:
 def model_info(name: str) -> dict[str, Any]:
     """Summary of a checkpoint: architecture, parameter count, dtype, layer pattern and the full config."""
     folder = resolve_model(name)
-    from .checkpoint import _read_config
+    from .config import ModernBertConfig
 
-    config = _read_config(folder)
+    config = ModernBertConfig.from_folder(folder)
     import torch
 
     from . import model as model_module

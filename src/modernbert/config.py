@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .hub import CONFIG_NAME, DTYPES, dtype_name, read_json, resolve_folder, write_atomic
+
 LayerType = Literal["full_attention", "sliding_attention"]
 ProblemType = Literal["regression", "single_label_classification", "multi_label_classification"]
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_python", "relu", "silu", "swish", "tanh")
-DTYPES = ("float32", "float16", "bfloat16")
 # Keys the 4.x hub configs carry that mean nothing to the model; dropped on read, never written back.
 _IGNORED_KEYS = {"reference_compile", "transformers_version", "_name_or_path", "repad_logits_with_grad"}
 
@@ -98,7 +99,7 @@ class ModernBertConfig:
                 "or 'multi_label_classification'"
             )
         if self.dtype is not None:
-            self.dtype = _dtype_name(self.dtype)
+            self.dtype = dtype_name(self.dtype)
         if self.layer_types is None:
             n = self.global_attn_every_n_layers
             self.layer_types = [
@@ -218,26 +219,42 @@ class ModernBertConfig:
     @classmethod
     def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> ModernBertConfig:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON: {e}") from None
+        data = read_json(path, "config file")
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a JSON object, found {type(data).__name__}")
         return cls.from_dict(data, **overrides)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> ModernBertConfig:
-        """Read config.json from a folder or a hub repo id; keyword arguments override fields."""
-        from .checkpoint import load_config
+    def from_folder(cls, folder: str | os.PathLike, **overrides: Any) -> ModernBertConfig:
+        """Read `folder`/config.json; errors name the file."""
+        path = Path(folder) / CONFIG_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}; is it a ModernBERT checkpoint folder?")
+        try:
+            return cls.from_json_file(path, **overrides)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from None
 
-        return load_config(name_or_path, **kwargs)
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        **overrides: Any,
+    ) -> ModernBertConfig:
+        """Read config.json from a folder, a bundled model or a hub repo id; keyword arguments override fields."""
+        folder = resolve_folder(
+            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+        )
+        return cls.from_folder(folder, **overrides)
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
-        from .checkpoint import write_atomic
-
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        write_atomic(Path(folder) / "config.json", self.to_json_string().encode())
+        """Write `folder`/config.json atomically."""
+        write_atomic(Path(folder) / CONFIG_NAME, self.to_json_string().encode())
 
     def replace(self, **changes: Any) -> ModernBertConfig:
         return dataclasses.replace(self, **changes)

@@ -514,7 +514,7 @@ class Tokenizer:
             raise TypeError(f"Tokenizer.from_pretrained got unexpected keyword argument(s): {sorted(unknown)}")
         overrides = {k: v for k, v in kwargs.items() if k in _CONFIG_OVERRIDES}
 
-        from .checkpoint import TOKENIZER_PATTERNS, resolve_folder
+        from .hub import TOKENIZER_PATTERNS, resolve_folder
 
         name = os.fspath(name_or_path)
         if Path(name).expanduser().is_file():

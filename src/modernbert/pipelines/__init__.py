@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_config, resolve_folder
+from ..config import ModernBertConfig
+from ..hub import resolve_folder
 from ..model import ModernBertModel, ModernBertPreTrainedModel
 from .base import (
     DEFAULT_BATCH_SIZE,
@@ -237,7 +238,7 @@ def _infer_task(model: Any, hub_kwargs: dict[str, Any]) -> str:
     if isinstance(model, ModernBertPreTrainedModel):
         architectures = [type(model).__name__]
     elif isinstance(model, (str, os.PathLike)):
-        architectures = load_config(model, **hub_kwargs).architectures or []
+        architectures = ModernBertConfig.from_pretrained(model, **hub_kwargs).architectures or []
     else:
         raise TypeError(f"cannot infer the task of a {type(model).__name__}; pass task=")
     for arch in architectures:

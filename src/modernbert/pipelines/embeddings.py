@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checkpoint import CONFIG_NAME, resolve_folder
+from ..hub import CONFIG_NAME, resolve_folder
 from ..model import ModernBertModel
 from ..tokenizer import Tokenizer
 from .base import (
