@@ -556,6 +556,12 @@ class ModernBertForMaskedLM(_TaskModel):
             logits = packed.unpack(logits)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=hs)
 
+    def logits_at(self, rows: Tensor, input_ids: Tensor, cu_seqlens: Tensor) -> Tensor:
+        """Logits (len(rows), vocab) at the packed token positions `rows` only, for packed input_ids (tokens,)
+        with cu_seqlens: the vocabulary projection, the costly part, runs on those rows alone."""
+        x, _, _, _ = self.model.encode(input_ids=input_ids, cu_seqlens=cu_seqlens)  # (tokens, hidden)
+        return self.decoder(self.head(x[rows.to(x.device)]))
+
 
 class ModernBertForSequenceClassification(_TaskModel):
     task_head_prefixes = ("head.", "classifier.")

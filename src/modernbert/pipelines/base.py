@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -298,5 +299,32 @@ class Pipeline:
             sequences, step, batch_size=batch_size, device=self.device, progress=progress, desc=self.task
         )
 
+    def run(self, inputs: list[Any], **kwargs: Any) -> list[Any]:
+        """The shape-stable core: one JSON-safe result per input, in input order, whatever the batch size.
+
+        This is what the command line, the server and batch jobs call; `__call__` keeps the transformers
+        call shapes on top of it. Each task documents the shape of its per-input result.
+        """
+        if not isinstance(inputs, list):
+            raise TypeError(f"{type(self).__name__}.run takes a list of inputs, got {type(inputs).__name__}")
+        if not inputs:
+            return []
+        out = self(inputs, **kwargs)
+        out = out if len(inputs) > 1 else [out]
+        return [_jsonable(r) for r in out]
+
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:  # pragma: no cover - every task overrides it
         raise NotImplementedError
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain Python values (lists, dicts, str, int, float, bool, None) for tensors and numpy values."""
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (Tensor, np.ndarray)):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -118,10 +118,9 @@ class FillMaskPipeline(Pipeline):
         model = self.model
 
         def step(batch: Batch) -> list[tuple[list[list[float]], list[list[int]]]]:
-            hidden = model.model(input_ids=batch.input_ids, cu_seqlens=batch.cu_seqlens).last_hidden_state
             starts = batch.cu_seqlens[:-1].tolist()
             rows = [start + p for start, i in zip(starts, batch.indices) for p in positions[i]]
-            logits = model.decoder(model.head(hidden[torch.tensor(rows, device=hidden.device)]))
+            logits = model.logits_at(torch.tensor(rows), batch.input_ids, batch.cu_seqlens)
             probs = logits.float().softmax(dim=-1)  # (masks in batch, vocab)
             if targets is not None:
                 probs = probs[..., targets.to(probs.device)]
