@@ -1,16 +1,21 @@
-"""Attention kernels on unpadded (packed) tokens.
+"""Attention kernels on unpadded (packed) tokens, in one registry: `KERNELS` maps a name to a kernel.
 
 Every kernel takes the same inputs: query, key and value of all real tokens of a batch packed one sequence
-after another, `(tokens, heads, head_dim)`, and an `AttnBatch` describing where each sequence starts.
+after another, `qkv (tokens, 3, heads, head_dim)`, and an `AttnBatch` describing where each sequence starts.
 `window` is None for global layers; for local layers it is the half-width w: token i sees token j only
 if |i - j| <= w and both are in the same sequence.
 
 - "sdpa": PyTorch scaled_dot_product_attention. Global layers run one call per group of equal-length
-  sequences (no padding, no mask); local layers run banded: the packed stream is cut into blocks of queries
-  and each block attends to its own keys plus w on either side, so cost and memory are O(tokens × window).
+  sequences (no padding, no mask), or one padded call when that pays; local layers run banded: the packed
+  stream is cut into blocks of queries and each block attends to its own keys plus w on either side, so cost
+  and memory are O(tokens × window).
 - "eager": the reference math (scores, additive mask, fp32 softmax) on a padded batch. It builds the full
   (length × length) score matrix, so it is meant for checking the other kernels, not for long inputs.
 - "flash_attention_2": flash-attn's varlen kernel, window (w, w) on local layers; CUDA, fp16/bf16 only.
+
+A kernel is a `Kernel`: `check(device, dtype)` raises a clear error when it cannot run there (there is no
+silent fallback), `__call__` computes attention, and `qkv_buffer` may offer the buffer it wants the qkv
+projection written into. A new backend is one subclass and one entry in `KERNELS`.
 """
 
 from __future__ import annotations
@@ -18,21 +23,18 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 AttnImplementation = Literal["sdpa", "eager", "flash_attention_2"]
-ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("sdpa", "eager", "flash_attention_2")
 # Queries per block of the banded kernel; each block sees block + 2w keys. Smaller blocks waste fewer keys,
-# larger ones make bigger matrix products. Fastest here (window 64): 16 for fp32 inference, 32 for bf16,
-# 64 when training (the backward is cheaper with fewer, larger windows).
+# larger ones make bigger matrix products (benchmarks/README.md has the measurements behind each value).
 BAND_BLOCK = {"fp32": 16, "bf16": 32, "train": 64}
 SHORT_SEQUENCE = 64  # up to this length, one padded attention call beats a call per distinct length
-# Whether short sequences share padded rows (block-diagonal mask) or get one row each: sharing was 13% faster
-# in bf16 here, 16% slower in fp32 (where the kernel's cost follows the masked FLOPs more).
+# Whether short sequences share padded rows (block-diagonal mask) or get one row each, per precision.
 PACK_SHORT = {"fp32": False, "bf16": True}
 
 
@@ -43,14 +45,40 @@ class AttnBatch:
     cu_seqlens: Tensor  # (batch + 1,) int32, offsets of each sequence in the packed tokens
     max_seqlen: int  # longest sequence
     seqlens: list[int]  # lengths on the host, for the kernels that loop over sequences
+    # For a batch unpadded from (batch, length): where each packed token was, to put it back.
+    pad_indices: Tensor | None = None  # (tokens,) flat index into batch × length
+    pad_shape: tuple[int, int] | None = None  # (batch, length)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_seqlens(cls, seqlens: Tensor) -> AttnBatch:
+    def from_seqlens(cls, seqlens: Tensor, **padding: Any) -> AttnBatch:
         seqlens = seqlens.to(torch.int32)
         cu = F.pad(torch.cumsum(seqlens, 0, dtype=torch.int32), (1, 0))
         host = seqlens.tolist()
-        return cls(cu_seqlens=cu, max_seqlen=max(host) if host else 0, seqlens=host)
+        return cls(cu_seqlens=cu, max_seqlen=max(host) if host else 0, seqlens=host, **padding)
+
+    @classmethod
+    def from_attention_mask(cls, attention_mask: Tensor) -> AttnBatch:
+        """The real tokens (mask 1) of a padded (batch, length) input; `pack` and `unpack` convert."""
+        mask = attention_mask.bool()
+        indices = mask.flatten().nonzero().squeeze(1)
+        return cls.from_seqlens(mask.sum(1), pad_indices=indices, pad_shape=tuple(mask.shape))
+
+    @property
+    def padded(self) -> bool:
+        """Whether this batch was unpadded from a (batch, length) input."""
+        return self.pad_indices is not None
+
+    def pack(self, x: Tensor) -> Tensor:
+        """(batch, length, ...) -> (tokens, ...): the real tokens."""
+        return x.flatten(0, 1)[self.pad_indices]
+
+    def unpack(self, x: Tensor, fill: float = 0.0) -> Tensor:
+        """(tokens, ...) -> (batch, length, ...), `fill` at padding."""
+        batch, length = self.pad_shape
+        out = x.new_full((batch * length, *x.shape[1:]), fill)
+        out[self.pad_indices] = x
+        return out.view(batch, length, *x.shape[1:])
 
     @classmethod
     def from_cu_seqlens(cls, cu_seqlens: Tensor) -> AttnBatch:
@@ -88,6 +116,131 @@ class AttnBatch:
         return self._cache[key]
 
 
+class Kernel:
+    """An attention backend: `check` where it can run, `__call__` on packed qkv, optionally `qkv_buffer`."""
+
+    name: ClassVar[str]
+
+    def check(self, device: torch.device | str | None, dtype: torch.dtype) -> None:
+        """Raise a ValueError naming the fix when this kernel cannot run on `device` in `dtype`."""
+
+    def qkv_buffer(
+        self, batch: AttnBatch, window: int | None, heads: int, head_dim: int, dtype: torch.dtype,
+        device: torch.device,
+    ) -> tuple[Tensor, Tensor] | None:
+        """Where the kernel wants the qkv projection written, for inference: an uninitialised (tokens, 3,
+        heads, head_dim) view for the projection and the buffer it lies in (pass it to `__call__`), or None
+        when the kernel has no use for one."""
+        return None
+
+    def __call__(
+        self, qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float = 0.0,
+        deterministic: bool = False, buffer: Tensor | None = None,
+    ) -> Tensor:
+        """qkv (tokens, 3, heads, head_dim) → (tokens, heads, head_dim)."""
+        raise NotImplementedError
+
+
+class SdpaKernel(Kernel):
+    name = "sdpa"
+
+    def qkv_buffer(
+        self, batch: AttnBatch, window: int | None, heads: int, head_dim: int, dtype: torch.dtype,
+        device: torch.device,
+    ) -> tuple[Tensor, Tensor] | None:
+        # The banded kernel reads query, key and value from one buffer with w zero rows before the tokens and
+        # w plus the last block's padding after them; qkv written there saves it a copy.
+        if not _is_banded(batch, window):
+            return None
+        tokens = batch.num_tokens
+        block = _band_block(window, dtype, training=False)
+        padded = math.ceil(tokens / block) * block
+        buffer = _band_buffer(tokens, padded, window, (3, heads, head_dim), dtype, device)
+        return buffer[window : window + tokens], buffer
+
+    def __call__(
+        self, qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float = 0.0,
+        deterministic: bool = False, buffer: Tensor | None = None,
+    ) -> Tensor:
+        if _is_banded(batch, window):
+            return _sdpa_banded(qkv, batch, window, dropout_p, buffer)
+        _no_buffer(self, buffer)
+        # The window, if any, covers every sequence: global attention.
+        if batch.pad_pays:
+            return _sdpa_padded(qkv, batch, dropout_p)
+        return _sdpa_global(*qkv.unbind(dim=1), batch, dropout_p)
+
+
+class EagerKernel(Kernel):
+    name = "eager"
+
+    def __call__(
+        self, qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float = 0.0,
+        deterministic: bool = False, buffer: Tensor | None = None,
+    ) -> Tensor:
+        _no_buffer(self, buffer)
+        return _eager(qkv, batch, window, dropout_p)
+
+
+class FlashVarlenKernel(Kernel):
+    name = "flash_attention_2"
+
+    def check(self, device: torch.device | str | None, dtype: torch.dtype) -> None:
+        try:
+            import flash_attn  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "attn_implementation='flash_attention_2' needs the flash-attn package: "
+                "pip install flash-attn --no-build-isolation (CUDA only); or use attn_implementation='sdpa'"
+            ) from None
+        if torch.device(device or "cpu").type != "cuda":
+            raise ValueError(
+                f"attn_implementation='flash_attention_2' runs on CUDA only, not on "
+                f"device={str(device or 'cpu')!r}; pass device='cuda' or use attn_implementation='sdpa'"
+            )
+        if dtype not in (torch.float16, torch.bfloat16):
+            raise ValueError(
+                f"attn_implementation='flash_attention_2' needs dtype float16 or bfloat16, not {dtype}; "
+                "pass dtype=torch.bfloat16 or use attn_implementation='sdpa'"
+            )
+
+    def __call__(
+        self, qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float = 0.0,
+        deterministic: bool = False, buffer: Tensor | None = None,
+    ) -> Tensor:
+        _no_buffer(self, buffer)
+        self.check(qkv.device, qkv.dtype)
+        from flash_attn import flash_attn_varlen_func
+
+        q, k, v = qkv.unbind(dim=1)
+        cu = batch.cu_seqlens.to(q.device, torch.int32)
+        return flash_attn_varlen_func(
+            q, k, v, cu, cu, batch.max_seqlen, batch.max_seqlen,
+            dropout_p=dropout_p,
+            softmax_scale=q.shape[-1] ** -0.5,
+            causal=False,
+            window_size=(-1, -1) if window is None else (window, window),
+            deterministic=deterministic,
+        )
+
+
+KERNELS: dict[str, Kernel] = {k.name: k for k in (SdpaKernel(), EagerKernel(), FlashVarlenKernel())}
+ATTN_IMPLEMENTATIONS: tuple[str, ...] = tuple(KERNELS)
+
+
+def get_kernel(implementation: str) -> Kernel:
+    """The kernel registered under `implementation`; a ValueError listing the choices for an unknown name."""
+    kernel = KERNELS.get(implementation) if isinstance(implementation, str) else None
+    if kernel is None:
+        raise ValueError(f"attn_implementation={implementation!r} is unknown; choose one of {ATTN_IMPLEMENTATIONS}")
+    return kernel
+
+
+def check_implementation(implementation: str, device: torch.device | str | None, dtype: torch.dtype) -> None:
+    """Raise a clear error if `implementation` cannot run on this device and dtype (no silent fallback)."""
+    get_kernel(implementation).check(device, dtype)
+
+
 def attention(
     qkv: Tensor,
     batch: AttnBatch,
@@ -97,75 +250,27 @@ def attention(
     deterministic: bool = False,
     buffer: Tensor | None = None,
 ) -> Tensor:
-    """Bidirectional attention over packed sequences.
+    """Bidirectional attention over packed sequences with the named kernel.
 
     qkv: (tokens, 3, heads, head_dim), query, key and value. Returns (tokens, heads, head_dim).
     buffer: the buffer `qkv_buffer` returned with qkv, if qkv was written there (saves the kernel a copy).
     """
-    q, k, v = qkv.unbind(dim=1)  # (tokens, heads, head_dim) views
-    if buffer is not None and not (implementation == "sdpa" and _is_banded(batch, window)):
-        raise ValueError("buffer is only for the banded sdpa kernel; pass the one qkv_buffer returned, or None")
-    if implementation == "sdpa":
-        if _is_banded(batch, window):
-            return _sdpa_banded(qkv, batch, window, dropout_p, buffer)
-        # The window, if any, covers every sequence: global attention.
-        if batch.pad_pays:
-            return _sdpa_padded(qkv, batch, dropout_p)
-        return _sdpa_global(q, k, v, batch, dropout_p)
-    if implementation == "eager":
-        return _eager(qkv, batch, window, dropout_p)
-    if implementation == "flash_attention_2":
-        return _flash_varlen(q, k, v, batch, window, dropout_p, deterministic)
-    raise ValueError(f"attn_implementation={implementation!r} is unknown; choose one of {ATTN_IMPLEMENTATIONS}")
+    return get_kernel(implementation)(qkv, batch, window, dropout_p, deterministic, buffer)
 
 
 def qkv_buffer(
-    batch: AttnBatch,
-    window: int | None,
-    implementation: str,
-    heads: int,
-    head_dim: int,
-    dtype: torch.dtype,
+    batch: AttnBatch, window: int | None, implementation: str, heads: int, head_dim: int, dtype: torch.dtype,
     device: torch.device,
 ) -> tuple[Tensor, Tensor] | None:
-    """Where the kernel wants the qkv projection written, for inference: an uninitialised (tokens, 3, heads,
-    head_dim) view for the projection, and the buffer it lies in, to pass to `attention` with it. None when
-    the kernel has no use for one.
-
-    The banded sdpa kernel reads query, key and value from one buffer with w zero rows before the tokens and
-    w plus the last block's padding after them; qkv written there saves it a copy.
-    """
-    if implementation != "sdpa" or not _is_banded(batch, window):
-        return None
-    tokens = batch.num_tokens
-    block = _band_block(window, dtype, training=False)
-    padded = math.ceil(tokens / block) * block
-    buffer = _band_buffer(tokens, padded, window, (3, heads, head_dim), dtype, device)
-    return buffer[window : window + tokens], buffer
+    """The named kernel's `Kernel.qkv_buffer`."""
+    return get_kernel(implementation).qkv_buffer(batch, window, heads, head_dim, dtype, device)
 
 
-def check_implementation(implementation: str, device: torch.device | str | None, dtype: torch.dtype) -> None:
-    """Raise a clear error if `implementation` cannot run on this device and dtype (no silent fallback)."""
-    if implementation not in ATTN_IMPLEMENTATIONS:
-        raise ValueError(f"attn_implementation={implementation!r} is unknown; choose one of {ATTN_IMPLEMENTATIONS}")
-    if implementation != "flash_attention_2":
-        return
-    try:
-        import flash_attn  # noqa: F401
-    except ImportError:
+def _no_buffer(kernel: Kernel, buffer: Tensor | None) -> None:
+    if buffer is not None:
         raise ValueError(
-            "attn_implementation='flash_attention_2' needs the flash-attn package: "
-            "pip install flash-attn --no-build-isolation (CUDA only); or use attn_implementation='sdpa'"
-        ) from None
-    if torch.device(device or "cpu").type != "cuda":
-        raise ValueError(
-            f"attn_implementation='flash_attention_2' runs on CUDA only, not on device={str(device or 'cpu')!r}; "
-            "pass device='cuda' or use attn_implementation='sdpa'"
-        )
-    if dtype not in (torch.float16, torch.bfloat16):
-        raise ValueError(
-            f"attn_implementation='flash_attention_2' needs dtype float16 or bfloat16, not {dtype}; "
-            "pass dtype=torch.bfloat16 or use attn_implementation='sdpa'"
+            f"the {kernel.name!r} kernel offered no buffer for this layer; pass the one its qkv_buffer returned, "
+            "or None"
         )
 
 
@@ -285,8 +390,8 @@ def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
     """One SDPA call over rows of padded tokens (see `_rows`), padding and other sequences masked."""
     source, flat, mask = _rows(batch, qkv.dtype, qkv.device)
     rows, row_len = mask.shape[0], mask.shape[-1]
-    # A gather, not a scatter into zeros: no fill, and index_select copies whole rows (index_copy_ went
-    # element by element in bf16, 2-3x slower). What padding slots hold is never seen, so its gradient is 0.
+    # A gather, not a scatter into zeros: no fill, and index_select copies whole rows (index_copy_ goes
+    # element by element in bf16). What padding slots hold is never seen, so its gradient is 0.
     padded = qkv.index_select(0, source)  # (rows * row_len, 3, heads, head_dim)
     q, k, v = padded.view(rows, row_len, *qkv.shape[1:]).permute(2, 0, 3, 1, 4)  # (rows, heads, row_len, d)
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
@@ -341,8 +446,8 @@ def _band_mask(batch: AttnBatch, window: int, block: int, dtype: torch.dtype, de
 class _Windows(torch.autograd.Function):
     """Overlapping windows of `span` rows every `block` rows, as a view: (rows, ...) -> (blocks, ..., span).
 
-    Tensor.unfold does the same, but its generic backward is slow on CPU (a tenth of a training step here);
-    since span is a whole number of blocks, the gradient is span / block shifted adds.
+    Tensor.unfold does the same, but its generic backward is slow on CPU; since span is a whole number of
+    blocks, the gradient is span / block shifted adds.
     """
 
     @staticmethod
@@ -366,7 +471,7 @@ def _sdpa_banded(qkv: Tensor, batch: AttnBatch, window: int, dropout_p: float, b
     tokens, _, heads, head_dim = qkv.shape
     dtype = qkv.dtype
     if qkv.requires_grad and qkv.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
-        # SDPA's CPU backward is ~1.7x slower in bf16 than in fp32 here: train this kernel in fp32 (the copy
+        # SDPA's CPU backward is slower in bf16 than in fp32: train this kernel in fp32 (the copy
         # below casts for free) and keep autocast from casting back.
         dtype = torch.float32
     block = _band_block(window, dtype, qkv.requires_grad)
@@ -407,23 +512,3 @@ def _eager(qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float) 
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(dtype)
     probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
     return _unpad(probs @ vp, batch)
-
-
-# ----- flash-attn varlen (CUDA) -----
-
-
-def _flash_varlen(
-    q: Tensor, k: Tensor, v: Tensor, batch: AttnBatch, window: int | None, dropout_p: float, deterministic: bool
-) -> Tensor:
-    check_implementation("flash_attention_2", q.device, q.dtype)
-    from flash_attn import flash_attn_varlen_func
-
-    cu = batch.cu_seqlens.to(q.device, torch.int32)
-    return flash_attn_varlen_func(
-        q, k, v, cu, cu, batch.max_seqlen, batch.max_seqlen,
-        dropout_p=dropout_p,
-        softmax_scale=q.shape[-1] ** -0.5,
-        causal=False,
-        window_size=(-1, -1) if window is None else (window, window),
-        deterministic=deterministic,
-    )

@@ -199,16 +199,7 @@ def load_model(
                for k, v in renamed.items()}
     model.load_state_dict(renamed, strict=False, assign=True)
     model.tie_weights()
-    # Whatever is still on the meta device is a task head the checkpoint lacks: materialise and initialise it.
-    for module in model.modules():
-        if any(p.is_meta for p in module.parameters(recurse=False)):
-            module.to_empty(device=device, recurse=False)
-            module.to(torch_dtype_)
-            model._init_module(module)
-            if isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-    if any(p.is_meta for p in model.parameters()):
-        raise RuntimeError("internal error: some parameters were neither loaded nor initialised")
+    model.init_missing_weights(device, torch_dtype_)
     if head_missing:
         warnings.warn(
             f"{type(model).__name__}: newly initialised (not in the checkpoint at {folder}): {head_missing}; "

@@ -3,74 +3,32 @@
 The model runs on packed real tokens: padding is removed once after the token lookup and restored once at
 the end, so every linear layer, norm and activation sees only real tokens. Module and parameter names are
 the reference's (transformers' ModernBERT), so published checkpoints load with a strict state-dict load.
+Each module initialises its own weights (`reset_parameters`), as the reference does.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import AttnBatch, attention, check_implementation, qkv_buffer
+from . import checkpoint
+from .attention import AttnBatch, get_kernel
 from .config import ModernBertConfig
-
-# ----- outputs -----
-
-
-class ModelOutput(OrderedDict):
-    """Output with attribute and key access, like transformers' ModelOutput; `None` fields are left out."""
-
-    _fields: tuple[str, ...] = ()
-
-    def __init__(self, **kwargs: Any) -> None:
-        unknown = set(kwargs) - set(self._fields)
-        if unknown:
-            raise TypeError(f"{type(self).__name__} has no fields {sorted(unknown)}")
-        super().__init__((k, kwargs[k]) for k in self._fields if kwargs.get(k) is not None)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self:
-            return self[name]
-        if name in self._fields:
-            return None
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-
-    def __getitem__(self, key: str | int | slice) -> Any:
-        if isinstance(key, (int, slice)):
-            return self.to_tuple()[key]
-        return super().__getitem__(key)
-
-    def to_tuple(self) -> tuple[Any, ...]:
-        return tuple(self.values())
-
-
-class BaseModelOutput(ModelOutput):
-    _fields = ("last_hidden_state", "hidden_states")
-
-
-class MaskedLMOutput(ModelOutput):
-    _fields = ("loss", "logits", "hidden_states")
-
-
-class SequenceClassifierOutput(ModelOutput):
-    _fields = ("loss", "logits", "hidden_states")
-
-
-class TokenClassifierOutput(ModelOutput):
-    _fields = ("loss", "logits", "hidden_states")
-
-
-class QuestionAnsweringModelOutput(ModelOutput):
-    _fields = ("loss", "start_logits", "end_logits", "hidden_states")
-
-
-class MultipleChoiceModelOutput(ModelOutput):
-    _fields = ("loss", "logits", "hidden_states")
-
+from .outputs import (
+    BaseModelOutput,
+    MaskedLMOutput,
+    ModelOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from .rotary import Rotary, apply_rotary_, rotate_qk
 
 # ----- small pieces -----
 
@@ -84,85 +42,32 @@ def activation(name: str) -> nn.Module:
     return {"relu": nn.ReLU, "silu": nn.SiLU, "swish": nn.SiLU, "tanh": nn.Tanh}[name]()
 
 
-class Rotary:
-    """RoPE tables (NeoX rotate-half), computed in fp32 exactly as the reference does."""
+class _Init:
+    """The reference's initialisation: truncated normals, std initializer_range on inputs and
+    initializer_range / sqrt(2 × layers) on projections back into the residual stream; zero biases."""
 
-    def __init__(self, head_dim: int, theta: float) -> None:
-        self.head_dim, self.theta = head_dim, theta
-        self._inv_freq: dict[torch.device, Tensor] = {}
+    def __init__(self, config: ModernBertConfig) -> None:
+        self.cutoff = config.initializer_cutoff_factor if config.initializer_cutoff_factor is not None else 3.0
+        self.std_in = config.initializer_range
+        self.std_out = config.initializer_range / math.sqrt(2.0 * config.num_hidden_layers)
+        self.std_classifier = config.hidden_size**-0.5
 
-    def cos_sin(self, positions: Tensor, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
-        """positions (tokens,) → cos, sin (tokens, 1, 1, head_dim / 2) in fp32, rounded to `dtype` first as
-        the reference does (it hands the tables over in the model's dtype and rotates in fp32)."""
-        if positions.device not in self._inv_freq:
-            exponents = torch.arange(0, self.head_dim, 2, dtype=torch.float) / self.head_dim
-            self._inv_freq[positions.device] = (1.0 / (self.theta**exponents)).to(positions.device)
-        freqs = positions[:, None].float() * self._inv_freq[positions.device]  # (tokens, head_dim / 2)
-        cos, sin = freqs.cos().to(dtype).float(), freqs.sin().to(dtype).float()
-        return cos[:, None, None, :], sin[:, None, None, :]
+    def __call__(self, module: nn.Module, std: float) -> None:
+        nn.init.trunc_normal_(module.weight, mean=0.0, std=std, a=-self.cutoff * std, b=self.cutoff * std)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
 
 
-ROTARY_BLOCK = 256  # tokens rotated at a time: each block's five passes stay in cache (30% faster in bf16 here)
+class _IntoLinear(nn.Linear):
+    """nn.Linear whose forward can write its product into a given tensor (an attention kernel's buffer).
+    Called as a module, so hooks on it and process-wide module hooks run as for any nn.Linear."""
 
-
-def apply_rotary_(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate-half RoPE, in place, on x (tokens, 2, heads, head_dim) = query and key; the math in fp32 as the
-    reference does it.
-
-    Written on the two halves, (x1 cos - x2 sin, x2 cos + x1 sin), which is the reference's
-    x cos + rotate_half(x) sin term for term (fused multiply-adds may differ from it in the last bit).
-    """
-    for xb, cb, sb in zip(x.split(ROTARY_BLOCK), cos.split(ROTARY_BLOCK), sin.split(ROTARY_BLOCK)):
-        xf = xb.float()  # xb itself when x is fp32
-        x1, x2 = xf.chunk(2, dim=-1)
-        x1_sin = x1 * sb
-        x1.mul_(cb).addcmul_(x2, sb, value=-1)
-        x2.mul_(cb).add_(x1_sin)
-        if xf is not xb:
-            xb.copy_(xf)
-    return x
-
-
-# nn.Module's process-wide hooks (register_module_forward_hook); private, hence the fallback.
-_GLOBAL_HOOKS = tuple(
-    getattr(torch.nn.modules.module, name, {}) for name in ("_global_forward_hooks", "_global_forward_pre_hooks")
-)
-
-
-def _linear_into(linear: nn.Module, x: Tensor, out: Tensor) -> None:
-    """out = linear(x), written into `out` (tokens, out_features) without an intermediate tensor when linear
-    is a plain nn.Linear without hooks (otherwise through its forward, as anything wrapping it expects)."""
-    hooks = (linear._forward_hooks, linear._forward_pre_hooks, *_GLOBAL_HOOKS)
-    if type(linear) is nn.Linear and not any(hooks):
-        weight = linear.weight.t()  # (in, out)
-        if linear.bias is None:
-            torch.mm(x, weight, out=out)
-        else:
-            torch.addmm(linear.bias, x, weight, out=out)
-    else:
-        out.copy_(linear(x))
-
-
-class _RotateQK(torch.autograd.Function):
-    """Training form of the rotary step: a copy of qkv (tokens, 3, heads, head_dim) with query and key rotated.
-
-    RoPE is a rotation, so its backward is the rotation by -θ: one in-place pass over the gradient instead of
-    autograd's chain of casts, products and concatenations (a tenth of a bf16 training step on CPU).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, qkv: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        ctx.save_for_backward(cos, sin)
-        out = qkv.clone(memory_format=torch.contiguous_format)
-        apply_rotary_(out[:, :2], cos, sin)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        cos, sin = ctx.saved_tensors
-        grad = grad.clone(memory_format=torch.contiguous_format)
-        apply_rotary_(grad[:, :2], cos, -sin)
-        return grad, None, None
+    def forward(self, x: Tensor, out: Tensor | None = None) -> Tensor:
+        if out is None:
+            return super().forward(x)
+        if self.bias is None:
+            return torch.mm(x, self.weight.t(), out=out)
+        return torch.addmm(self.bias, x, self.weight.t(), out=out)
 
 
 # ----- modules, small to large -----
@@ -171,9 +76,13 @@ class _RotateQK(torch.autograd.Function):
 class ModernBertEmbeddings(nn.Module):
     def __init__(self, config: ModernBertConfig) -> None:
         super().__init__()
+        self.init = _Init(config)
         self.tok_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
         self.drop = nn.Dropout(config.embedding_dropout)
+
+    def reset_parameters(self) -> None:
+        self.init(self.tok_embeddings, self.init.std_in)
 
     def forward(self, input_ids: Tensor | None = None, inputs_embeds: Tensor | None = None) -> Tensor:
         x = self.tok_embeddings(input_ids) if inputs_embeds is None else inputs_embeds  # (tokens, hidden)
@@ -185,48 +94,64 @@ class ModernBertMLP(nn.Module):
 
     def __init__(self, config: ModernBertConfig) -> None:
         super().__init__()
+        self.init = _Init(config)
         self.Wi = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=config.mlp_bias)
         self.act = activation(config.hidden_activation)
         self.drop = nn.Dropout(config.mlp_dropout)
         self.Wo = nn.Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def reset_parameters(self) -> None:
+        self.init(self.Wi, self.init.std_in)
+        self.init(self.Wo, self.init.std_out)
+
+    def forward(self, x: Tensor, inplace: bool = False) -> Tensor:
         input, gate = self.Wi(x).chunk(2, dim=-1)  # (tokens, intermediate) each
         h = self.act(input)
-        h = h.mul_(gate) if not torch.is_grad_enabled() else h * gate  # in place when nothing needs h back
+        h = h.mul_(gate) if inplace else h * gate
         return self.Wo(self.drop(h))
 
 
 class ModernBertAttention(nn.Module):
     def __init__(self, config: ModernBertConfig, layer_idx: int) -> None:
         super().__init__()
+        self.init = _Init(config)
         self.num_heads, self.head_dim = config.num_attention_heads, config.head_dim
         self.window = None if config.is_global(layer_idx) else config.sliding_window
         self.dropout = config.attention_dropout
         self.deterministic = config.deterministic_flash_attn
-        self.Wqkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
+        self.Wqkv = _IntoLinear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
         self.Wo = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
         self.out_drop = nn.Dropout(config.attention_dropout) if config.attention_dropout > 0 else nn.Identity()
 
-    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str) -> Tensor:
-        tokens = x.shape[0]
+    def reset_parameters(self) -> None:
+        self.init(self.Wqkv, self.init.std_in)
+        self.init(self.Wo, self.init.std_out)
+
+    def forward(
+        self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str, inplace: bool = False
+    ) -> Tensor:
+        tokens, heads, dim = x.shape[0], self.num_heads, self.head_dim
+        kernel = get_kernel(implementation)
+        layout = None
+        # In place (inference): project straight into the buffer the kernel offers (autocast picks the
+        # projection's dtype itself, so not under autocast), then rotate query and key in place.
+        if inplace and not torch.is_autocast_enabled(x.device.type) and isinstance(self.Wqkv, _IntoLinear):
+            layout = kernel.qkv_buffer(batch, self.window, heads, dim, x.dtype, x.device)
         buffer = None
-        if torch.is_grad_enabled():
-            qkv = self.Wqkv(x).view(tokens, 3, self.num_heads, self.head_dim)  # (tokens, 3, heads, head_dim)
-            qkv = _RotateQK.apply(qkv, *rope)
-        else:  # inference: project straight into the kernel's buffer, rotate query and key in place
-            heads, dim = self.num_heads, self.head_dim
-            layout = None
-            if not torch.is_autocast_enabled(x.device.type):  # autocast picks the projection's dtype itself
-                layout = qkv_buffer(batch, self.window, implementation, heads, dim, x.dtype, x.device)
-            if layout is None:
-                qkv = self.Wqkv(x).view(tokens, 3, heads, dim)
-            else:
-                qkv, buffer = layout
-                _linear_into(self.Wqkv, x, qkv.view(tokens, -1))
+        if layout is not None:
+            qkv, buffer = layout  # (tokens, 3, heads, head_dim) view into the kernel's buffer
+            flat = qkv.view(tokens, -1)
+            out = self.Wqkv(x, out=flat)
+            if out.data_ptr() != flat.data_ptr():  # a hook replaced the product
+                flat.copy_(out)
+        else:
+            qkv = self.Wqkv(x).view(tokens, 3, heads, dim)  # (tokens, 3, heads, head_dim)
+        if inplace:
             apply_rotary_(qkv[:, :2], *rope)
+        else:
+            qkv = rotate_qk(qkv, *rope)
         dropout = self.dropout if self.training else 0.0
-        out = attention(qkv, batch, self.window, implementation, dropout, self.deterministic, buffer)
+        out = kernel(qkv, batch, self.window, dropout, self.deterministic, buffer)  # (tokens, heads, head_dim)
         return self.out_drop(self.Wo(out.reshape(tokens, -1)))  # (tokens, hidden)
 
 
@@ -243,50 +168,48 @@ class ModernBertEncoderLayer(nn.Module):
         self.mlp_norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
         self.mlp = ModernBertMLP(config)
 
-    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str) -> Tensor:
-        if torch.is_grad_enabled():
-            x = x + self.attn(self.attn_norm(x), rope, batch, implementation)
-            return x + self.mlp(self.mlp_norm(x))
-        # Inference: residual adds in place; fresh activations cost page faults on CPU.
-        x = x.add_(self.attn(self.attn_norm(x), rope, batch, implementation))
-        return x.add_(self.mlp(self.mlp_norm(x)))
+    def forward(
+        self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str, inplace: bool = False
+    ) -> Tensor:
+        """x (tokens, hidden) → (tokens, hidden); with `inplace` the residual adds update x itself."""
+        h = self.attn(self.attn_norm(x), rope, batch, implementation, inplace)
+        x = x.add_(h) if inplace else x + h
+        h = self.mlp(self.mlp_norm(x), inplace)
+        return x.add_(h) if inplace else x + h
 
 
 class ModernBertPredictionHead(nn.Module):
     def __init__(self, config: ModernBertConfig) -> None:
         super().__init__()
+        self.init = _Init(config)
         self.dense = nn.Linear(config.hidden_size, config.hidden_size, bias=config.classifier_bias)
         self.act = activation(config.classifier_activation)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
+
+    def reset_parameters(self) -> None:
+        self.init(self.dense, self.init.std_out)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.norm(self.act(self.dense(x)))
 
 
-# ----- packing -----
-
-
-class Packed:
-    """Real tokens of a padded (batch, length) input, and how to put them back."""
-
-    def __init__(self, attention_mask: Tensor) -> None:
-        self.shape = tuple(attention_mask.shape)  # (batch, length)
-        mask = attention_mask.bool()
-        self.indices = mask.flatten().nonzero().squeeze(1)  # (tokens,) into batch × length
-        self.batch = AttnBatch.from_seqlens(mask.sum(1))
-
-    def pack(self, x: Tensor) -> Tensor:
-        """(batch, length, ...) -> (tokens, ...)"""
-        return x.flatten(0, 1)[self.indices]
-
-    def unpack(self, x: Tensor, fill: float = 0.0) -> Tensor:
-        """(tokens, ...) -> (batch, length, ...), `fill` at padding."""
-        out = x.new_full((self.shape[0] * self.shape[1], *x.shape[1:]), fill)
-        out[self.indices] = x
-        return out.view(*self.shape, *x.shape[1:])
-
-
 # ----- the model -----
+
+
+@dataclass
+class Encoded:
+    """What the encoder returns: the packed final hidden states and how to re-pad them."""
+
+    hidden: Tensor  # (tokens, hidden) after the final norm
+    hidden_states: list[Tensor] | None  # (tokens, hidden) after the embeddings and each layer, if asked
+    batch: AttnBatch  # where each sequence lies; `batch.padded` when the input was (batch, length)
+
+    def repad(self, x: Tensor, fill: float = 0.0) -> Tensor:
+        """(tokens, ...) → (batch, length, ...) for a padded input, `fill` at padding; packed input: x itself."""
+        return self.batch.unpack(x, fill) if self.batch.padded else x
+
+    def repadded_hidden_states(self) -> tuple[Tensor, ...] | None:
+        return None if self.hidden_states is None else tuple(self.repad(h) for h in self.hidden_states)
 
 
 class ModernBertPreTrainedModel(nn.Module):
@@ -300,6 +223,7 @@ class ModernBertPreTrainedModel(nn.Module):
     def __init__(self, config: ModernBertConfig, attn_implementation: str = "sdpa") -> None:
         super().__init__()
         self.config = config
+        self.init = _Init(config)
         self.attn_implementation = attn_implementation
 
     @property
@@ -308,7 +232,7 @@ class ModernBertPreTrainedModel(nn.Module):
 
     @attn_implementation.setter
     def attn_implementation(self, value: str) -> None:
-        check_implementation(value, None if value != "flash_attention_2" else "cuda", torch.bfloat16)
+        get_kernel(value).check(None if value != "flash_attention_2" else "cuda", torch.bfloat16)
         self._attn_implementation = value
         for module in self.modules():
             if module is not self and isinstance(module, ModernBertPreTrainedModel):
@@ -325,60 +249,54 @@ class ModernBertPreTrainedModel(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def reset_parameters(self) -> None:
+        """Initialise the parameters this module owns directly (a head's classifier or decoder)."""
+
     def init_weights(self) -> None:
-        """Initialise every parameter as the reference does."""
+        """Initialise every parameter as the reference does: each module initialises its own."""
         for module in self.modules():
-            self._init_module(module)
+            init_own_parameters(module)
         self.tie_weights()
 
     def tie_weights(self) -> None:
         pass
 
-    def _init_module(self, module: nn.Module) -> None:
-        cfg = self.config
-        cutoff = cfg.initializer_cutoff_factor if cfg.initializer_cutoff_factor is not None else 3.0
-        std_in = cfg.initializer_range
-        std_out = cfg.initializer_range / math.sqrt(2.0 * cfg.num_hidden_layers)
-
-        def init(linear: nn.Module, std: float) -> None:
-            nn.init.trunc_normal_(linear.weight, mean=0.0, std=std, a=-cutoff * std, b=cutoff * std)
-            if getattr(linear, "bias", None) is not None:
-                nn.init.zeros_(linear.bias)
-
-        if isinstance(module, ModernBertEmbeddings):
-            init(module.tok_embeddings, std_in)
-        elif isinstance(module, ModernBertMLP):
-            init(module.Wi, std_in)
-            init(module.Wo, std_out)
-        elif isinstance(module, ModernBertAttention):
-            init(module.Wqkv, std_in)
-            init(module.Wo, std_out)
-        elif isinstance(module, ModernBertPredictionHead):
-            init(module.dense, std_out)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, ModernBertForMaskedLM):
-            if not cfg.tie_word_embeddings:
-                init(module.decoder, std_out)
-            elif module.decoder.bias is not None:
-                nn.init.zeros_(module.decoder.bias)
-        elif isinstance(module, _CLASSIFIER_HEADS):
-            init(module.classifier, cfg.hidden_size**-0.5)
+    def init_missing_weights(self, device: torch.device, dtype: torch.dtype) -> None:
+        """Materialise the parameters still on the meta device after a load (a task head the checkpoint
+        lacks) and initialise them as the reference does, each through the module that owns it."""
+        modules = dict(self.named_modules())
+        owners: dict[str, nn.Module] = {}
+        for name in sorted({name.rpartition(".")[0] for name, p in self.named_parameters() if p.is_meta}):
+            leaf = modules[name]
+            leaf.to_empty(device=device, recurse=False).to(dtype)
+            # A plain torch leaf (a head's classifier Linear) is initialised by the module holding it.
+            owner = name if _initialises_itself(leaf) else name.rpartition(".")[0]
+            owners[owner] = modules[owner]
+        for module in owners.values():
+            init_own_parameters(module)
+        if any(p.is_meta for p in self.parameters()):
+            raise RuntimeError("internal error: some parameters were neither loaded nor initialised")
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, **kwargs: Any) -> Any:
         """Load a checkpoint from a folder or a hub repo id; see `modernbert.checkpoint.load_model`."""
-        from .checkpoint import load_model
-
-        return load_model(cls, name_or_path, **kwargs)
+        return checkpoint.load_model(cls, name_or_path, **kwargs)
 
     def save_pretrained(self, folder: str, **kwargs: Any) -> None:
         """Write config.json and model.safetensors (atomically) in the reference's layout."""
-        from .checkpoint import save_model
+        checkpoint.save_model(self, folder, **kwargs)
 
-        save_model(self, folder, **kwargs)
+
+def _initialises_itself(module: nn.Module) -> bool:
+    """This package's modules (they carry the reference's `_Init`) and LayerNorms (ones and zeros, torch's
+    own reset) initialise their parameters; other torch leaves are initialised by the module holding them."""
+    return isinstance(module, nn.LayerNorm) or isinstance(getattr(module, "init", None), _Init)
+
+
+def init_own_parameters(module: nn.Module) -> None:
+    """Initialise the parameters `module` owns directly, as the reference does."""
+    if _initialises_itself(module):
+        module.reset_parameters()
 
 
 class ModernBertModel(ModernBertPreTrainedModel):
@@ -411,15 +329,17 @@ class ModernBertModel(ModernBertPreTrainedModel):
         Returns the final hidden states (tokens, hidden) and, if asked, the hidden state after the
         embeddings and after each layer (the last one after the final norm, as the reference returns).
         """
+        # Without autograd the layers update activations in place; with it they must not.
+        inplace = not torch.is_grad_enabled()
         x = self.embeddings(input_ids, inputs_embeds)  # (tokens, hidden)
         if position_ids is None:
             position_ids = batch.positions(x.device)
         rope = {theta: r.cos_sin(position_ids, x.dtype) for theta, r in self._rotary.items()}
         hidden_states = [x] if output_hidden_states else None
         for i, layer in enumerate(self.layers):
-            if hidden_states is not None and not torch.is_grad_enabled():
-                x = x.clone()  # layers update x in place during inference
-            x = layer(x, rope[self.config.rope_theta(i)], batch, self._attn_implementation)
+            if hidden_states is not None and inplace:
+                x = x.clone()  # keep the hidden state just recorded
+            x = layer(x, rope[self.config.rope_theta(i)], batch, self._attn_implementation, inplace)
             if hidden_states is not None:
                 hidden_states.append(x)
         x = self.final_norm(x)
@@ -436,23 +356,28 @@ class ModernBertModel(ModernBertPreTrainedModel):
         output_hidden_states: bool = False,
         cu_seqlens: Tensor | None = None,
         max_seqlen: int | None = None,
-    ) -> tuple[Tensor, list[Tensor] | None, Packed | None, AttnBatch]:
-        """Validate inputs, unpad once and run the encoder. Returns packed outputs and how to re-pad them."""
+    ) -> Encoded:
+        """Validate inputs, unpad once and run the encoder: packed outputs and how to re-pad them.
+
+        max_seqlen: with cu_seqlens, the longest sequence, as transformers passes it; checked, not trusted.
+        """
         if cu_seqlens is not None:
             batch = AttnBatch.from_cu_seqlens(cu_seqlens)
-            _check_packed(self.config, input_ids, inputs_embeds, position_ids, batch)
+            _check_packed(self.config, input_ids, inputs_embeds, position_ids, batch, max_seqlen)
             x, hs = self.forward_packed(input_ids, batch, inputs_embeds, position_ids, output_hidden_states)
-            return x, hs, None, batch
+            return Encoded(x, hs, batch)
+        if max_seqlen is not None:
+            raise ValueError("max_seqlen goes with packed input (cu_seqlens); a padded input needs neither")
         shape = _check_padded(self.config, input_ids, inputs_embeds, attention_mask, position_ids)
         device = (input_ids if input_ids is not None else inputs_embeds).device
         if attention_mask is None:
             attention_mask = torch.ones(shape, dtype=torch.bool, device=device)
-        packed = Packed(attention_mask.to(device))
-        ids = packed.pack(input_ids) if input_ids is not None else None
-        embeds = packed.pack(inputs_embeds) if inputs_embeds is not None else None
-        positions = packed.pack(position_ids.expand(shape)) if position_ids is not None else None
-        x, hs = self.forward_packed(ids, packed.batch, embeds, positions, output_hidden_states)
-        return x, hs, packed, packed.batch
+        batch = AttnBatch.from_attention_mask(attention_mask.to(device))
+        ids = batch.pack(input_ids) if input_ids is not None else None
+        embeds = batch.pack(inputs_embeds) if inputs_embeds is not None else None
+        positions = batch.pack(position_ids.expand(shape)) if position_ids is not None else None
+        x, hs = self.forward_packed(ids, batch, embeds, positions, output_hidden_states)
+        return Encoded(x, hs, batch)
 
     def forward(
         self,
@@ -464,19 +389,17 @@ class ModernBertModel(ModernBertPreTrainedModel):
         cu_seqlens: Tensor | None = None,
         max_seqlen: int | None = None,
         return_dict: bool = True,
-    ) -> BaseModelOutput:
+    ) -> BaseModelOutput | tuple[Tensor, ...]:
         """input_ids (batch, length) with attention_mask, or packed input_ids (tokens,) with cu_seqlens.
 
         Returns last_hidden_state (batch, length, hidden), zero at padding; packed (tokens, hidden) when
-        cu_seqlens is given.
+        cu_seqlens is given. return_dict=False gives the reference's tuple.
         """
-        x, hs, packed, _ = self.encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens
+        enc = self.encode(
+            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens, max_seqlen
         )
-        if packed is not None:
-            x = packed.unpack(x)
-            hs = [packed.unpack(h) for h in hs] if hs is not None else None
-        return BaseModelOutput(last_hidden_state=x, hidden_states=tuple(hs) if hs is not None else None)
+        out = BaseModelOutput(last_hidden_state=enc.repad(enc.hidden), hidden_states=enc.repadded_hidden_states())
+        return _returned(out, return_dict)
 
 
 class _TaskModel(ModernBertPreTrainedModel):
@@ -491,11 +414,8 @@ class _TaskModel(ModernBertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, out_features)
         self.init_weights()
 
-    def _encode(self, **kwargs: Any) -> tuple[Tensor, tuple[Tensor, ...] | None, Packed | None, AttnBatch]:
-        x, hs, packed, batch = self.model.encode(**kwargs)
-        if hs is not None:
-            hs = tuple(packed.unpack(h) for h in hs) if packed is not None else tuple(hs)
-        return x, hs, packed, batch
+    def reset_parameters(self) -> None:
+        self.init(self.classifier, self.init.std_classifier)
 
     def _pool(self, x: Tensor, batch: AttnBatch) -> Tensor:
         """(tokens, hidden) -> (batch, hidden): first token ([CLS]) or mean over real tokens."""
@@ -519,6 +439,12 @@ class ModernBertForMaskedLM(_TaskModel):
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=config.decoder_bias)
         self.init_weights()
 
+    def reset_parameters(self) -> None:
+        if not self.config.tie_word_embeddings:
+            self.init(self.decoder, self.init.std_out)
+        elif self.decoder.bias is not None:
+            nn.init.zeros_(self.decoder.bias)
+
     def tie_weights(self) -> None:
         if self.config.tie_word_embeddings:
             self.decoder.weight = self.model.embeddings.tok_embeddings.weight
@@ -537,12 +463,12 @@ class ModernBertForMaskedLM(_TaskModel):
     ) -> MaskedLMOutput:
         """Logits (batch, length, vocab); with config.sparse_prediction and labels, only for labelled tokens
         (n_labelled, vocab) in row-major order, as the reference returns them."""
-        x, hs, packed, _ = self._encode(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-            inputs_embeds=inputs_embeds, output_hidden_states=bool(output_hidden_states), cu_seqlens=cu_seqlens,
+        enc = self.model.encode(
+            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens, max_seqlen
         )
+        x = enc.hidden
         if labels is not None:
-            labels = _check_labels(labels, packed, x.shape[0], "labels")
+            labels = _check_labels(labels, enc.batch, x.shape[0], "labels")
         if self.config.sparse_prediction and labels is not None:
             keep = labels != self.config.sparse_pred_ignore_index
             x, labels = x[keep], labels[keep]
@@ -552,14 +478,15 @@ class ModernBertForMaskedLM(_TaskModel):
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.float(), labels.to(logits.device), ignore_index=-100)
-        if packed is not None and not (self.config.sparse_prediction and labels is not None):
-            logits = packed.unpack(logits)
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=hs)
+        if not (self.config.sparse_prediction and labels is not None):
+            logits = enc.repad(logits)
+        out = MaskedLMOutput(loss=loss, logits=logits, hidden_states=enc.repadded_hidden_states())
+        return _returned(out, return_dict)
 
     def logits_at(self, rows: Tensor, input_ids: Tensor, cu_seqlens: Tensor) -> Tensor:
         """Logits (len(rows), vocab) at the packed token positions `rows` only, for packed input_ids (tokens,)
         with cu_seqlens: the vocabulary projection, the costly part, runs on those rows alone."""
-        x, _, _, _ = self.model.encode(input_ids=input_ids, cu_seqlens=cu_seqlens)  # (tokens, hidden)
+        x = self.model.encode(input_ids=input_ids, cu_seqlens=cu_seqlens).hidden  # (tokens, hidden)
         return self.decoder(self.head(x[rows.to(x.device)]))
 
 
@@ -583,13 +510,13 @@ class ModernBertForSequenceClassification(_TaskModel):
         return_dict: bool = True,
     ) -> SequenceClassifierOutput:
         """Logits (batch, num_labels) from the pooled sequence (config.classifier_pooling)."""
-        x, hs, _, batch = self._encode(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-            inputs_embeds=inputs_embeds, output_hidden_states=bool(output_hidden_states), cu_seqlens=cu_seqlens,
+        enc = self.model.encode(
+            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens, max_seqlen
         )
-        logits = self.classifier(self.drop(self.head(self._pool(x, batch))))  # (batch, num_labels)
+        logits = self.classifier(self.drop(self.head(self._pool(enc.hidden, enc.batch))))  # (batch, num_labels)
         loss = None if labels is None else self._loss(logits, labels.to(logits.device))
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hs)
+        out = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=enc.repadded_hidden_states())
+        return _returned(out, return_dict)
 
     def _loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         problem_type = self.config.problem_type
@@ -636,18 +563,16 @@ class ModernBertForTokenClassification(_TaskModel):
         return_dict: bool = True,
     ) -> TokenClassifierOutput:
         """Logits (batch, length, num_labels), zero at padding."""
-        x, hs, packed, _ = self._encode(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-            inputs_embeds=inputs_embeds, output_hidden_states=bool(output_hidden_states), cu_seqlens=cu_seqlens,
+        enc = self.model.encode(
+            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens, max_seqlen
         )
-        logits = self.classifier(self.drop(self.head(x)))  # (tokens, num_labels)
+        logits = self.classifier(self.drop(self.head(enc.hidden)))  # (tokens, num_labels)
         loss = None
         if labels is not None:
-            labels = _check_labels(labels, packed, x.shape[0], "labels")
+            labels = _check_labels(labels, enc.batch, logits.shape[0], "labels")
             loss = F.cross_entropy(logits.float(), labels.to(logits.device), ignore_index=-100)
-        if packed is not None:
-            logits = packed.unpack(logits)
-        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=hs)
+        out = TokenClassifierOutput(loss=loss, logits=enc.repad(logits), hidden_states=enc.repadded_hidden_states())
+        return _returned(out, return_dict)
 
 
 class ModernBertForQuestionAnswering(_TaskModel):
@@ -673,13 +598,12 @@ class ModernBertForQuestionAnswering(_TaskModel):
         return_dict: bool = True,
     ) -> QuestionAnsweringModelOutput:
         """start_logits and end_logits (batch, length); padding gets the dtype's lowest value."""
-        x, hs, packed, _ = self._encode(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-            inputs_embeds=inputs_embeds, output_hidden_states=bool(output_hidden_states), cu_seqlens=cu_seqlens,
+        enc = self.model.encode(
+            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens, max_seqlen
         )
-        logits = self.classifier(self.drop(self.head(x)))  # (tokens, 2)
-        if packed is not None:  # padding can never be an answer: lowest logit there, so softmax ignores it
-            logits = packed.unpack(logits, fill=torch.finfo(logits.dtype).min)  # (batch, length, 2)
+        logits = self.classifier(self.drop(self.head(enc.hidden)))  # (tokens, 2)
+        # Padding can never be an answer: the lowest logit there, so softmax ignores it.
+        logits = enc.repad(logits, fill=torch.finfo(logits.dtype).min)  # (batch, length, 2)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = None
         if start_positions is not None and end_positions is not None:
@@ -691,9 +615,10 @@ class ModernBertForQuestionAnswering(_TaskModel):
                 F.cross_entropy(start_logits.float(), start, ignore_index=ignored)
                 + F.cross_entropy(end_logits.float(), end, ignore_index=ignored)
             ) / 2
-        return QuestionAnsweringModelOutput(
-            loss=loss, start_logits=start_logits, end_logits=end_logits, hidden_states=hs
+        out = QuestionAnsweringModelOutput(
+            loss=loss, start_logits=start_logits, end_logits=end_logits, hidden_states=enc.repadded_hidden_states()
         )
+        return _returned(out, return_dict)
 
 
 class ModernBertForMultipleChoice(_TaskModel):
@@ -731,22 +656,14 @@ class ModernBertForMultipleChoice(_TaskModel):
         def flat(t: Tensor | None, keep: int) -> Tensor | None:
             return None if t is None else t.reshape(-1, *t.shape[t.dim() - keep :])
 
-        x, hs, _, batch = self._encode(
-            input_ids=flat(input_ids, 1), attention_mask=flat(attention_mask, 1),
-            position_ids=flat(position_ids, 1), inputs_embeds=flat(inputs_embeds, 2),
-            output_hidden_states=bool(output_hidden_states),
+        enc = self.model.encode(
+            flat(input_ids, 1), flat(attention_mask, 1), flat(position_ids, 1), flat(inputs_embeds, 2),
+            bool(output_hidden_states),
         )
-        logits = self.classifier(self.drop(self.head(self._pool(x, batch)))).view(-1, num_choices)
+        logits = self.classifier(self.drop(self.head(self._pool(enc.hidden, enc.batch)))).view(-1, num_choices)
         loss = None if labels is None else F.cross_entropy(logits, labels.to(logits.device))
-        return MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=hs)
-
-
-_CLASSIFIER_HEADS = (
-    ModernBertForSequenceClassification,
-    ModernBertForTokenClassification,
-    ModernBertForQuestionAnswering,
-    ModernBertForMultipleChoice,
-)
+        out = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=enc.repadded_hidden_states())
+        return _returned(out, return_dict)
 
 
 # ----- input checks (clear errors instead of tracebacks from inside torch) -----
@@ -820,6 +737,7 @@ def _check_packed(
     inputs_embeds: Tensor | None,
     position_ids: Tensor | None,
     batch: AttnBatch,
+    max_seqlen: int | None = None,
 ) -> None:
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("pass exactly one of input_ids or inputs_embeds")
@@ -834,6 +752,8 @@ def _check_packed(
         raise ValueError(f"cu_seqlens ends at {batch.num_tokens} but there are {tokens} packed tokens")
     if position_ids is not None and tuple(position_ids.shape) != (tokens,):
         raise ValueError(f"position_ids has shape {tuple(position_ids.shape)}, expected ({tokens},)")
+    if max_seqlen is not None and max_seqlen < batch.max_seqlen:
+        raise ValueError(f"max_seqlen={max_seqlen} but cu_seqlens holds a sequence of {batch.max_seqlen} tokens")
     if batch.max_seqlen > config.max_position_embeddings:
         raise ValueError(
             f"a sequence has {batch.max_seqlen} tokens, more than "
@@ -841,12 +761,17 @@ def _check_packed(
         )
 
 
-def _check_labels(labels: Tensor, packed: Packed | None, tokens: int, name: str) -> Tensor:
-    """Labels (batch, length) or packed (tokens,) → packed (tokens,)."""
-    if packed is None:
+def _check_labels(labels: Tensor, batch: AttnBatch, tokens: int, name: str) -> Tensor:
+    """Labels (batch, length) for a padded input or (tokens,) for a packed one → packed (tokens,)."""
+    if not batch.padded:
         if labels.shape != (tokens,):
             raise ValueError(f"{name} has shape {tuple(labels.shape)}, expected packed ({tokens},)")
         return labels
-    if tuple(labels.shape) != packed.shape:
-        raise ValueError(f"{name} has shape {tuple(labels.shape)} but the input has shape {packed.shape}")
-    return packed.pack(labels.to(packed.indices.device))
+    if tuple(labels.shape) != batch.pad_shape:
+        raise ValueError(f"{name} has shape {tuple(labels.shape)} but the input has shape {batch.pad_shape}")
+    return batch.pack(labels.to(batch.pad_indices.device))
+
+
+def _returned(out: ModelOutput, return_dict: bool | None) -> ModelOutput | tuple[Any, ...]:
+    """The output object, or with return_dict=False the reference's tuple (its fields that are not None)."""
+    return out if return_dict is None or return_dict else out.to_tuple()
