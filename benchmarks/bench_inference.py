@@ -273,12 +273,12 @@ def measure_memory(args: argparse.Namespace, side: str, wl: Workload, dtype_name
 # Functions and methods labelled in --profile output, where they exist (missing names are skipped, so the
 # list survives refactors). Each label covers the time inside that call, children included.
 PROFILE_TARGETS = {
-    "modernbert.model": ["apply_rotary_", "ModernBertEmbeddings.forward", "ModernBertAttention.forward", "ModernBertMLP.forward",
-                         "ModernBertModel.encode"],
+    "modernbert.model": ["apply_rotary_", "ModernBertEmbeddings.forward", "ModernBertAttention.forward",
+                         "ModernBertMLP.forward", "ModernBertModel.encode"],
     "modernbert.rotary": ["Rotary.cos_sin"],
-    "modernbert.attention": ["SdpaKernel.__call__", "EagerKernel.__call__", "AttnBatch.from_attention_mask", "AttnBatch.pack", "AttnBatch.unpack", "_sdpa_global",
-                             "_length_groups", "_sdpa_banded", "_band_mask", "_sdpa_padded", "_eager",
-                             "FlashVarlenKernel.__call__"],
+    "modernbert.attention": ["SdpaKernel.__call__", "EagerKernel.__call__", "AttnBatch.from_attention_mask",
+                             "AttnBatch.pack", "AttnBatch.unpack", "_sdpa_global", "_length_groups", "_sdpa_banded",
+                             "_band_mask", "_sdpa_padded", "_eager", "FlashVarlenKernel.__call__"],
     "transformers.models.modernbert.modeling_modernbert": [
         "ModernBertEmbeddings.forward", "ModernBertAttention.forward", "ModernBertMLP.forward",
         "ModernBertRotaryEmbedding.forward", "apply_rotary_pos_emb", "create_bidirectional_mask",
