@@ -45,6 +45,12 @@ _EXPORTS: dict[str, str] = {
     "pipeline": "pipelines",
     "BatchEncoding": "tokenizer",
     "Tokenizer": "tokenizer",
+    "CLIError": "errors",
+    "DiskFullError": "errors",
+    "HubUnavailableError": "errors",
+    "LoadWarning": "errors",
+    "MissingTokenizerError": "errors",
+    "TokenizerInputError": "errors",
 }
 
 
@@ -72,6 +78,14 @@ if TYPE_CHECKING:
         AutoTokenizer,
     )
     from .config import ModernBertConfig  # noqa: F401
+    from .errors import (  # noqa: F401
+        CLIError,
+        DiskFullError,
+        HubUnavailableError,
+        LoadWarning,
+        MissingTokenizerError,
+        TokenizerInputError,
+    )
     from .hub import bundled_models  # noqa: F401
     from .model import (  # noqa: F401
         ModernBertForMaskedLM,
@@ -97,36 +111,4 @@ if TYPE_CHECKING:
     )
     from .tokenizer import BatchEncoding, Tokenizer  # noqa: F401
 
-__all__ = [
-    "AutoConfig",
-    "AutoModel",
-    "AutoModelForMaskedLM",
-    "AutoModelForMultipleChoice",
-    "AutoModelForQuestionAnswering",
-    "AutoModelForSequenceClassification",
-    "AutoModelForTokenClassification",
-    "AutoTokenizer",
-    "BatchEncoding",
-    "FeatureExtractionPipeline",
-    "FillMaskPipeline",
-    "ModernBertConfig",
-    "ModernBertForMaskedLM",
-    "ModernBertForMultipleChoice",
-    "ModernBertForQuestionAnswering",
-    "ModernBertForSequenceClassification",
-    "ModernBertForTokenClassification",
-    "ModernBertModel",
-    "ModernBertPreTrainedModel",
-    "Pipeline",
-    "QuestionAnsweringPipeline",
-    "SentenceEmbeddingPipeline",
-    "SentenceEncoder",
-    "SentenceSimilarityPipeline",
-    "TextClassificationPipeline",
-    "Tokenizer",
-    "TokenClassificationPipeline",
-    "__version__",
-    "bundled_models",
-    "cos_sim",
-    "pipeline",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])

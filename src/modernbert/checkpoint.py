@@ -6,8 +6,10 @@ Folders, file names and atomic writes live in hub.py. Model classes reach this m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModernBertConfig
+from .errors import LoadWarning
 from .hub import (
     BIN_INDEX_NAME,
     BIN_NAME,
@@ -26,11 +29,6 @@ from .hub import (
     resolve_folder,
     write_atomic,
 )
-
-
-class LoadWarning(UserWarning):
-    """Raised (as a warning) when task-head weights are initialised instead of loaded."""
-
 
 # ----- reading weights -----
 
@@ -192,7 +190,7 @@ def load_model(
     check_implementation(attn_implementation, device, torch_dtype_)
     state = load_state_dict(folder)
 
-    with torch.device("meta"):
+    with torch.device("meta"), _skip_init():
         model = cls(config, attn_implementation=attn_implementation)
     renamed, head_missing, unused = _match_keys(model, state)
     renamed = {k: v.to(device=device, dtype=torch_dtype_ if v.is_floating_point() else v.dtype)
@@ -210,6 +208,22 @@ def load_model(
     model.config.dtype = str(torch_dtype_).removeprefix("torch.")
     model.name_or_path = str(name_or_path)
     return model.eval()
+
+
+@contextlib.contextmanager
+def _skip_init() -> Iterator[None]:
+    """Build modules without initialising their parameters, which the checkpoint overwrites next. On the meta
+    device torch's init functions go through its reference implementations, which import the compiler stack
+    (about a second); what the checkpoint lacks is initialised afterwards, by `init_missing_weights`."""
+    names = ("normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "ones_", "zeros_")
+    saved = {name: getattr(nn.init, name) for name in names}
+    for name in names:
+        setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(nn.init, name, fn)
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, config: ModernBertConfig) -> torch.dtype:

@@ -1,6 +1,7 @@
 """Files and the hub: where a checkpoint lives, what its files are called, and how every save is written.
 
-This is the package's one I/O leaf: it imports nothing from the package and never imports torch, so the
+This is the package's one I/O leaf: it imports nothing from the package but its error classes, and never
+imports torch, so the
 tokenizer, the command line and the config can find and write files without loading the model stack.
 
 - `resolve_folder` turns a folder, a bundled model name or a hub repo id into a local folder.
@@ -22,6 +23,8 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from .errors import DiskFullError, HubUnavailableError
 
 # ----- standard file names -----
 
@@ -57,10 +60,6 @@ def dtype_name(dtype: Any) -> str:
     if key not in DTYPE_ALIASES:
         raise ValueError(f"dtype={dtype!r} is not supported; choose one of {DTYPES}")
     return DTYPE_ALIASES[key]
-
-
-class HubUnavailableError(FileNotFoundError):
-    """A hub id that is neither a local folder nor in the cache, and the hub could not be reached."""
 
 
 # ----- resolving folders -----
@@ -235,34 +234,6 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             raise DiskFullError(path) from e
         raise
     _fsync_dir(path.parent)
-
-
-class DiskFullError(OSError):
-    """A save ran out of disk space; the file it was replacing is untouched."""
-
-    def __init__(self, path: Path, needed: int | None = None) -> None:
-        self.path = path
-        try:
-            free = os.statvfs(path.parent).f_bavail * os.statvfs(path.parent).f_frsize
-        except OSError:
-            free = None
-        need = f", about {_human(needed)} needed" if needed else ""
-        have = f" ({_human(free)} free)" if free is not None else ""
-        super().__init__(
-            28, f"no space left on device while writing {path}{have}{need}; the previous file is intact. "
-            "Free some space and run again"
-        )
-
-    def __str__(self) -> str:
-        return self.args[1]
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -20,16 +20,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import MissingTokenizerError
 from ..model import ModernBertPreTrainedModel
 from ..tokenizer import Tokenizer
 
 DEFAULT_BATCH_SIZE = 8
 
 R = TypeVar("R")
-
-
-class MissingTokenizerError(FileNotFoundError, ValueError):
-    """A model folder holds no tokenizer (both a FileNotFoundError and a ValueError)."""
 
 
 # ----- progress -----
