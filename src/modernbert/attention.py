@@ -48,6 +48,10 @@ class AttnBatch:
     # For a batch unpadded from (batch, length): where each packed token was, to put it back.
     pad_indices: Tensor | None = None  # (tokens,) flat index into batch × length
     pad_shape: tuple[int, int] | None = None  # (batch, length)
+    # When some mask row has a hole (a 0 between 1s): each token's column, which the sliding window measures
+    # distance in (as the reference does), and the widest column span of a sequence.
+    columns: Tensor | None = None  # (tokens,)
+    max_span: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -62,7 +66,15 @@ class AttnBatch:
         """The real tokens (mask 1) of a padded (batch, length) input; `pack` and `unpack` convert."""
         mask = attention_mask.bool()
         indices = mask.flatten().nonzero().squeeze(1)
-        return cls.from_seqlens(mask.sum(1), pad_indices=indices, pad_shape=tuple(mask.shape))
+        batch = cls.from_seqlens(mask.sum(1), pad_indices=indices, pad_shape=tuple(mask.shape))
+        length = mask.shape[1]
+        first = mask.int().argmax(1)
+        last = length - 1 - mask.int().flip(1).argmax(1)
+        spans = torch.where(mask.any(1), last - first + 1, 0).tolist()
+        if spans != batch.seqlens:
+            batch.columns = indices % length
+            batch.max_span = max(spans)
+        return batch
 
     @property
     def padded(self) -> bool:
@@ -98,6 +110,12 @@ class AttnBatch:
             return False
         padded = len(self.seqlens) * self.max_seqlen**2
         return self.max_seqlen <= SHORT_SEQUENCE or padded <= 1.25 * sum(n * n for n in self.seqlens)
+
+    @property
+    def span(self) -> int:
+        """The widest distance a sliding window must cover: the longest sequence, or with holes the widest
+        column span."""
+        return self.max_span if self.columns is not None else self.max_seqlen
 
     def positions(self, device: torch.device) -> Tensor:
         """(tokens,) position of each packed token inside its sequence, restarting at 0."""
@@ -172,14 +190,18 @@ class SdpaKernel(Kernel):
 
 
 class EagerKernel(Kernel):
+    """The reference math; the one kernel that can also return the attention weights (return_weights)."""
+
     name = "eager"
 
     def __call__(
         self, qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float = 0.0,
-        deterministic: bool = False, buffer: Tensor | None = None,
-    ) -> Tensor:
+        deterministic: bool = False, buffer: Tensor | None = None, return_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """With return_weights, also the probabilities (sequences, heads, longest, longest), zero at padding."""
         _no_buffer(self, buffer)
-        return _eager(qkv, batch, window, dropout_p)
+        out, probs = _eager(qkv, batch, window, dropout_p)
+        return (out, probs) if return_weights else out
 
 
 class FlashVarlenKernel(Kernel):
@@ -212,6 +234,11 @@ class FlashVarlenKernel(Kernel):
         self.check(qkv.device, qkv.dtype)
         from flash_attn import flash_attn_varlen_func
 
+        if window is not None and batch.columns is not None and _is_banded(batch, window):
+            raise ValueError(
+                "attn_implementation='flash_attention_2' cannot window by column an attention_mask with holes "
+                "(a 0 between 1s in a row); use attn_implementation='sdpa' or remove the holes"
+            )
         q, k, v = qkv.unbind(dim=1)
         cu = batch.cu_seqlens.to(q.device, torch.int32)
         return flash_attn_varlen_func(
@@ -401,7 +428,7 @@ def _sdpa_padded(qkv: Tensor, batch: AttnBatch, dropout_p: float) -> Tensor:
 
 def _is_banded(batch: AttnBatch, window: int | None) -> bool:
     """Whether a local layer needs the banded kernel: some sequence is longer than the window reaches."""
-    return window is not None and window + 1 < batch.max_seqlen
+    return window is not None and window + 1 < batch.span
 
 
 def _band_buffer(
@@ -439,6 +466,10 @@ def _band_mask(batch: AttnBatch, window: int, block: int, dtype: torch.dtype, de
         j = torch.arange(block + 2 * window, device=device).view(1, -1)
         band = (j - window - i).abs() <= window  # (block, block + 2w)
         allowed = (q_ids == k_ids) & band  # (blocks, block, block + 2w)
+        if batch.columns is not None:  # holes: the window measures distance in columns, not packed tokens
+            cols = F.pad(batch.columns.to(device), (window, padded - tokens + window))
+            q_cols = cols[window : window + padded].view(n_blocks, block, 1)
+            allowed &= (q_cols - cols.unfold(0, block + 2 * window, block).unsqueeze(1)).abs() <= window
         batch._cache[key] = _additive(allowed, dtype).unsqueeze(1)
     return batch._cache[key]
 
@@ -499,16 +530,19 @@ def _sdpa_banded(qkv: Tensor, batch: AttnBatch, window: int, dropout_p: float, b
 # ----- eager (reference math) -----
 
 
-def _eager(qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float) -> Tensor:
+def _eager(qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float) -> tuple[Tensor, Tensor]:
     qp, kp, vp, valid = _pad(qkv, batch)  # (batch, heads, len, head_dim) each
     n, length, head_dim = valid.shape[0], valid.shape[1], qkv.shape[-1]
     allowed = valid[:, None, None, :].expand(n, 1, length, length)
     if window is not None:
-        idx = torch.arange(length, device=qkv.device)
-        allowed = allowed & ((idx.view(-1, 1) - idx.view(1, -1)).abs() <= window)
+        idx = torch.arange(length, device=qkv.device).expand(n, length)
+        if batch.columns is not None:  # holes: distance in columns
+            idx = torch.zeros(n, length, dtype=torch.long, device=qkv.device)
+            idx[batch.seq_ids(qkv.device), batch.positions(qkv.device)] = batch.columns.to(qkv.device)
+        allowed = allowed & ((idx[:, None, :, None] - idx[:, None, None, :]).abs() <= window)
     dtype = qkv.dtype
     bias = torch.zeros(allowed.shape, dtype=dtype, device=qkv.device).masked_fill(~allowed, torch.finfo(dtype).min)
     scores = qp @ kp.transpose(-1, -2) * head_dim**-0.5 + bias  # (batch, heads, len, len)
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(dtype)
     probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
-    return _unpad(probs @ vp, batch)
+    return _unpad(probs @ vp, batch), probs * valid[:, None, :, None]

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .attention import check_implementation
 from .config import ModernBertConfig
 from .errors import LoadWarning
 from .hub import (
@@ -23,6 +24,7 @@ from .hub import (
     BIN_NAME,
     CONFIG_NAME,
     DTYPE_ALIASES,
+    MODEL_PATTERNS,
     SAFETENSORS_INDEX_NAME,
     SAFETENSORS_NAME,
     read_json,
@@ -71,31 +73,33 @@ def _load_index(folder: Path, index_name: str, loader: Any) -> dict[str, Tensor]
     return state
 
 
-def load_state_dict(folder: Path) -> dict[str, Tensor]:
-    """All tensors of a checkpoint folder: safetensors first (single or sharded), then .bin."""
-    if (folder / SAFETENSORS_NAME).is_file():
-        return _load_safetensors(folder / SAFETENSORS_NAME)
-    if (folder / SAFETENSORS_INDEX_NAME).is_file():
-        return _load_index(folder, SAFETENSORS_INDEX_NAME, _load_safetensors)
-    if (folder / BIN_NAME).is_file():
-        return _load_bin(folder / BIN_NAME)
-    if (folder / BIN_INDEX_NAME).is_file():
-        return _load_index(folder, BIN_INDEX_NAME, _load_bin)
-    raise FileNotFoundError(
-        f"{folder} holds no weights: expected {SAFETENSORS_NAME}, {SAFETENSORS_INDEX_NAME}, {BIN_NAME} "
-        f"or {BIN_INDEX_NAME}"
-    )
+def load_state_dict(folder: Path, use_safetensors: bool | None = None) -> dict[str, Tensor]:
+    """All tensors of a checkpoint folder: safetensors first (single or sharded), then .bin.
+
+    use_safetensors: True reads only safetensors files; False prefers .bin files (safetensors if none).
+    """
+    safetensors = [(SAFETENSORS_NAME, None), (SAFETENSORS_INDEX_NAME, _load_safetensors)]
+    bins = [(BIN_NAME, None), (BIN_INDEX_NAME, _load_bin)]
+    layouts = {None: safetensors + bins, True: safetensors, False: bins + safetensors}[use_safetensors]
+    for name, shard_loader in layouts:
+        if (folder / name).is_file():
+            if shard_loader is not None:
+                return _load_index(folder, name, shard_loader)
+            return _load_safetensors(folder / name) if name == SAFETENSORS_NAME else _load_bin(folder / name)
+    expected = ", ".join(name for name, _ in layouts)
+    raise FileNotFoundError(f"{folder} holds no weights: expected one of {expected}")
 
 
 # ----- matching keys -----
 
 
 def _match_keys(
-    model: nn.Module, state: dict[str, Tensor]
-) -> tuple[dict[str, Tensor], list[str], list[str]]:
+    model: nn.Module, state: dict[str, Tensor], ignore_mismatched_sizes: bool = False
+) -> tuple[dict[str, Tensor], list[str], list[str], list[tuple[str, torch.Size, torch.Size]]]:
     """Rename checkpoint keys to the model's, strictly.
 
-    Returns the state to load, the task-head keys the checkpoint lacks, and the checkpoint keys not used.
+    Returns the state to load, the task-head keys the checkpoint lacks, the checkpoint keys not used, and
+    (with ignore_mismatched_sizes) the keys left out for a shape that differs: (key, checkpoint, model).
 
     Accepted differences: the base-model prefix ("model.") present or absent; weights of another task's head
     (decoder.*, classifier.*, head.*) that this model does not have; a tied decoder stored or not. Everything
@@ -143,71 +147,164 @@ def _match_keys(
             f"checkpoint does not match {type(model).__name__} (config {model.config.num_hidden_layers} layers, "
             f"hidden {model.config.hidden_size}): " + "; ".join(parts)
         )
-    for key, tensor in renamed.items():
+    mismatched = []
+    for key, tensor in list(renamed.items()):
         if tuple(tensor.shape) != tuple(expected[key].shape):
+            if ignore_mismatched_sizes:
+                mismatched.append((key, tensor.shape, expected[key].shape))
+                del renamed[key]
+                continue
             hint = " (pass num_labels= matching the checkpoint?)" if key.startswith("classifier.") else ""
             raise ValueError(
                 f"checkpoint tensor {key} has shape {tuple(tensor.shape)}, the model expects "
-                f"{tuple(expected[key].shape)}{hint}"
+                f"{tuple(expected[key].shape)}{hint}; or pass ignore_mismatched_sizes=True to initialise it"
             )
-    return renamed, head_missing, dropped
+    return renamed, head_missing, dropped, mismatched
+
+
+# from_pretrained arguments of transformers that mean nothing here: accepted, used up, never written anywhere.
+_IGNORED_LOADER_KWARGS = frozenset({
+    "low_cpu_mem_usage", "trust_remote_code", "force_download", "resume_download", "proxies", "_from_pipeline",
+    "_from_auto", "_commit_hash", "offload_folder", "offload_state_dict", "mirror", "use_auth_token_deprecated",
+})
 
 
 def load_model(
     cls: type,
-    name_or_path: str | os.PathLike,
+    name_or_path: str | os.PathLike | None,
     *,
     config: ModernBertConfig | None = None,
+    state_dict: dict[str, Tensor] | None = None,
     dtype: str | torch.dtype | None = "auto",
-    attn_implementation: str = "sdpa",
+    attn_implementation: str | None = None,
     device: str | torch.device | None = None,
+    device_map: str | dict | torch.device | None = None,
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False,
     token: str | bool | None = None,
+    subfolder: str = "",
+    use_safetensors: bool | None = None,
+    ignore_mismatched_sizes: bool = False,
+    output_loading_info: bool = False,
     torch_dtype: str | torch.dtype | None = None,
-    **config_overrides: Any,
+    **kwargs: Any,
 ) -> Any:
-    """Build `cls` from a checkpoint folder or hub id and load its weights strictly.
+    """Build `cls` from a checkpoint folder, bundled name or hub id and load its weights strictly.
 
+    config: use this config instead of the folder's config.json (with state_dict=, name_or_path may be None).
+    state_dict: load these tensors instead of the folder's weight files.
     dtype: "auto" takes the config's dtype (float32 when it names none); or a torch.dtype / its name.
-    Keyword arguments that are config fields (num_labels=..., classifier_pooling=...) override config.json.
+    device / device_map: where the weights go; device_map may be a device, "auto" (CUDA when available) or
+        {"": device}; a model is never split across devices.
+    subfolder: the checkpoint lies in this folder of the repo / directory.
+    use_safetensors: True requires safetensors weights, False prefers .bin ones.
+    ignore_mismatched_sizes: initialise tensors whose shape differs from the checkpoint's (e.g. a classifier
+        with another num_labels) instead of raising.
+    output_loading_info: also return {"missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"}.
+    Other keyword arguments must be config fields (num_labels=3, classifier_pooling="mean", ...): they
+    override config.json. transformers-only loader flags (low_cpu_mem_usage, trust_remote_code, ...) are
+    accepted and ignored; anything else is a TypeError, as in transformers.
     """
-    from .attention import check_implementation
-
     if torch_dtype is not None:  # the transformers 4.x name
         dtype = torch_dtype
-    folder = resolve_folder(
-        name_or_path,
-        revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token,
-    )
+    attn_implementation = attn_implementation or "sdpa"
+    for key in [k for k in kwargs if k in _IGNORED_LOADER_KWARGS]:
+        kwargs.pop(key)
+    _refuse_unsupported(kwargs)
+    device = _device_from(device, device_map)
+    folder = None
+    if name_or_path is not None:
+        patterns = [f"{subfolder}/{p}" for p in MODEL_PATTERNS] if subfolder else MODEL_PATTERNS
+        root = resolve_folder(
+            name_or_path, patterns=patterns, revision=revision, cache_dir=cache_dir,
+            local_files_only=local_files_only, token=token,
+        )
+        folder = root / subfolder if subfolder else root
+    elif config is None or state_dict is None:
+        raise ValueError("from_pretrained(None, ...) needs both config= and state_dict=")
     if config is None:
-        config = ModernBertConfig.from_folder(folder, **config_overrides)
-    elif config_overrides:
-        config = config.replace(**config_overrides)
+        config = ModernBertConfig.from_folder(folder)
+    unknown = sorted(k for k in kwargs if not config.accepts(k))
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__}.from_pretrained() got unexpected keyword argument(s) {unknown}: neither a loader "
+            "argument nor a config field"
+        )
+    if kwargs:
+        config = config.updated(**kwargs)
     torch_dtype_ = resolve_dtype(dtype, config)
-    device = torch.device(device) if device is not None else torch.device("cpu")
     check_implementation(attn_implementation, device, torch_dtype_)
-    state = load_state_dict(folder)
+    state = state_dict if state_dict is not None else load_state_dict(folder, use_safetensors)
 
     with torch.device("meta"), _skip_init():
         model = cls(config, attn_implementation=attn_implementation)
-    renamed, head_missing, unused = _match_keys(model, state)
+    renamed, head_missing, unused, mismatched = _match_keys(model, state, ignore_mismatched_sizes)
     renamed = {k: v.to(device=device, dtype=torch_dtype_ if v.is_floating_point() else v.dtype)
                for k, v in renamed.items()}
     model.load_state_dict(renamed, strict=False, assign=True)
     model.tie_weights()
     model.init_missing_weights(device, torch_dtype_)
-    if head_missing:
+    where = f" at {folder}" if folder is not None else ""
+    if head_missing or mismatched:
+        shapes = [f"{k}: checkpoint {tuple(a)}, model {tuple(b)}" for k, a, b in mismatched]
         warnings.warn(
-            f"{type(model).__name__}: newly initialised (not in the checkpoint at {folder}): {head_missing}; "
-            f"train them before use." + (f" Checkpoint weights not used: {unused}" if unused else ""),
+            f"{type(model).__name__}: newly initialised (not in the checkpoint{where}): "
+            f"{head_missing + [k for k, _, _ in mismatched]}; train them before use."
+            + (f" Shapes that differed: {shapes}." if shapes else "")
+            + (f" Checkpoint weights not used: {unused}" if unused else ""),
             LoadWarning,
             stacklevel=3,
         )
     model.config.dtype = str(torch_dtype_).removeprefix("torch.")
-    model.name_or_path = str(name_or_path)
-    return model.eval()
+    model.name_or_path = str(name_or_path) if name_or_path is not None else ""
+    model.eval()
+    if output_loading_info:
+        info = {
+            "missing_keys": head_missing,
+            "unexpected_keys": unused,
+            "mismatched_keys": [(k, tuple(a), tuple(b)) for k, a, b in mismatched],
+            "error_msgs": [],
+        }
+        return model, info
+    return model
+
+
+def _refuse_unsupported(kwargs: dict[str, Any]) -> None:
+    """transformers loader arguments this package cannot honour: a clear error instead of a silent ignore."""
+    for key, why in (
+        ("quantization_config", "quantized loading is not supported; load in float32 or bfloat16 (dtype=)"),
+        ("variant", "weight variants (model.<variant>.safetensors) are not supported; pass the folder of one"),
+        ("from_tf", "TensorFlow checkpoints are not supported"),
+        ("from_flax", "Flax checkpoints are not supported"),
+        ("gguf_file", "GGUF files are not supported"),
+    ):
+        if kwargs.get(key):
+            raise ValueError(f"{key}={kwargs[key]!r}: {why}")
+        kwargs.pop(key, None)
+
+
+def _device_from(device: str | torch.device | None, device_map: Any) -> torch.device:
+    if device_map is not None:
+        if device is not None:
+            raise ValueError("pass device= or device_map=, not both")
+        if isinstance(device_map, dict):
+            if set(device_map) != {""}:
+                raise ValueError(
+                    f"device_map={device_map!r} would split the model across devices, which is not supported; "
+                    'pass device_map={"": "cuda:0"} or device="cuda:0"'
+                )
+            device_map = device_map[""]
+        if device_map == "auto":
+            device_map = "cuda" if torch.cuda.is_available() else "cpu"
+        device = device_map if not isinstance(device_map, int) else f"cuda:{device_map}"
+    try:
+        device = torch.device(device) if device is not None else torch.device("cpu")
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device={device!r} is not a device: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r}: CUDA is not available here; use device='cpu'")
+    return device
 
 
 @contextlib.contextmanager

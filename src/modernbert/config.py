@@ -20,8 +20,8 @@ LayerType = Literal["full_attention", "sliding_attention"]
 ProblemType = Literal["regression", "single_label_classification", "multi_label_classification"]
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_python", "relu", "silu", "swish", "tanh")
-# Keys the 4.x hub configs carry that mean nothing to the model; dropped on read, never written back.
-_IGNORED_KEYS = {"reference_compile", "transformers_version", "_name_or_path", "repad_logits_with_grad"}
+# Bookkeeping keys that transformers rewrites on every save; dropped on read, never written back.
+_IGNORED_KEYS = {"transformers_version", "_name_or_path"}
 
 
 @dataclass
@@ -69,6 +69,9 @@ class ModernBertConfig:
     tie_word_embeddings: bool = True  # the MLM decoder shares the token embedding matrix
     dtype: Literal["float32", "float16", "bfloat16"] | None = None  # dtype the weights were saved in
     architectures: list[str] | None = None  # model classes this checkpoint was saved from
+    output_hidden_states: bool = False  # forward returns every layer's hidden states unless told otherwise
+    output_attentions: bool = False  # forward returns attention weights unless told otherwise (eager kernel)
+    return_dict: bool = True  # forward returns output objects (False: the reference's tuples)
     extra: dict[str, Any] = field(default_factory=dict)  # unknown config.json keys, written back unchanged
 
     def __post_init__(self) -> None:
@@ -131,6 +134,12 @@ class ModernBertConfig:
             self.label2id = {str(k): int(v) for k, v in self.label2id.items()}
 
     # ----- derived -----
+    model_type = "modernbert"  # transformers' registry name (a class constant, not a field)
+
+    @property
+    def use_return_dict(self) -> bool:
+        return self.return_dict
+
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
@@ -158,6 +167,10 @@ class ModernBertConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> ModernBertConfig:
         """Build from a config.json dict in the 4.x or the 5.x layout; unknown keys go to `extra`."""
+        if "num_labels" in overrides and "id2label" not in overrides:
+            labels = data.get("id2label")
+            if labels is not None and len(labels) != overrides["num_labels"]:  # re-derived LABEL_i names
+                data = {k: v for k, v in data.items() if k not in ("id2label", "label2id")}
         data = {**data, **overrides}
         model_type = data.pop("model_type", "modernbert")
         if model_type != "modernbert":
@@ -216,6 +229,30 @@ class ModernBertConfig:
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
+    def to_json_file(self, path: str | os.PathLike) -> None:
+        """Write the config.json dict to `path` (atomically)."""
+        write_atomic(Path(path), self.to_json_string().encode())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field or an extra key, as `getattr(config, key, default)` on a transformers config."""
+        return getattr(self, key, self.extra.get(key, default))
+
+    def __getattr__(self, name: str) -> Any:
+        # Keys transformers configs carry and this dataclass keeps in `extra` read as attributes there.
+        extra = self.__dict__.get("extra")
+        if extra is not None and name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def updated(self, **overrides: Any) -> ModernBertConfig:
+        """A copy with `overrides` applied as `from_pretrained(..., **overrides)` applies them: num_labels
+        without id2label re-derives the labels, as transformers' `num_labels` setter does."""
+        return type(self).from_dict(self.to_dict(), **overrides)
+
+    def accepts(self, key: str) -> bool:
+        """Whether `key` names a field, a 4.x / 5.x spelling of one, or a key this config already holds."""
+        return key in _FIELD_NAMES or key in _LAYOUT_KEYS or key in self.extra
+
     @classmethod
     def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> ModernBertConfig:
         path = Path(path)
@@ -268,6 +305,24 @@ def _dtype_name(dtype: Any) -> str:
     if name not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not supported; choose one of {DTYPES}")
     return name
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ModernBertConfig))
+# config.json keys that name a field in another layout (4.x / 5.x) and are translated on read.
+_LAYOUT_KEYS = frozenset({"torch_dtype", "rope_parameters", "rope_scaling", "layer_norm_eps", "model_type"})
+_dataclass_init = ModernBertConfig.__init__
+
+
+def _tolerant_init(self: ModernBertConfig, *args: Any, **kwargs: Any) -> None:
+    """Like transformers configs, keep keyword arguments that are not fields (in `extra`, written back)."""
+    extra = dict(kwargs.pop("extra", None) or {})
+    for key in [k for k in kwargs if k not in _FIELD_NAMES]:
+        extra[key] = kwargs.pop(key)
+    _dataclass_init(self, *args, **kwargs, extra=extra)
+
+
+_tolerant_init.__doc__ = ModernBertConfig.__doc__
+ModernBertConfig.__init__ = _tolerant_init  # type: ignore[method-assign]
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -77,7 +77,10 @@ class ModernBertEmbeddings(nn.Module):
     def __init__(self, config: ModernBertConfig) -> None:
         super().__init__()
         self.init = _Init(config)
-        self.tok_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        pad = config.pad_token_id
+        padding_idx = pad if pad is not None and 0 <= pad < config.vocab_size else None
+        # As the reference: the [PAD] row gets no gradient.
+        self.tok_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=padding_idx)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
         self.drop = nn.Dropout(config.embedding_dropout)
 
@@ -128,8 +131,11 @@ class ModernBertAttention(nn.Module):
         self.init(self.Wo, self.init.std_out)
 
     def forward(
-        self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str, inplace: bool = False
+        self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str, inplace: bool = False,
+        weights: list[Tensor] | None = None,
     ) -> Tensor:
+        """x (tokens, hidden) → (tokens, hidden); with `weights` (eager kernel), appends this layer's
+        attention probabilities (sequences, heads, length, length)."""
         tokens, heads, dim = x.shape[0], self.num_heads, self.head_dim
         kernel = get_kernel(implementation)
         layout = None
@@ -151,7 +157,11 @@ class ModernBertAttention(nn.Module):
         else:
             qkv = rotate_qk(qkv, *rope)
         dropout = self.dropout if self.training else 0.0
-        out = kernel(qkv, batch, self.window, dropout, self.deterministic, buffer)  # (tokens, heads, head_dim)
+        if weights is not None:
+            out, probs = kernel(qkv, batch, self.window, dropout, self.deterministic, buffer, return_weights=True)
+            weights.append(probs)
+        else:
+            out = kernel(qkv, batch, self.window, dropout, self.deterministic, buffer)  # (tokens, heads, head_dim)
         return self.out_drop(self.Wo(out.reshape(tokens, -1)))  # (tokens, hidden)
 
 
@@ -169,10 +179,11 @@ class ModernBertEncoderLayer(nn.Module):
         self.mlp = ModernBertMLP(config)
 
     def forward(
-        self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str, inplace: bool = False
+        self, x: Tensor, rope: tuple[Tensor, Tensor], batch: AttnBatch, implementation: str, inplace: bool = False,
+        weights: list[Tensor] | None = None,
     ) -> Tensor:
         """x (tokens, hidden) → (tokens, hidden); with `inplace` the residual adds update x itself."""
-        h = self.attn(self.attn_norm(x), rope, batch, implementation, inplace)
+        h = self.attn(self.attn_norm(x), rope, batch, implementation, inplace, weights)
         x = x.add_(h) if inplace else x + h
         h = self.mlp(self.mlp_norm(x), inplace)
         return x.add_(h) if inplace else x + h
@@ -203,6 +214,7 @@ class Encoded:
     hidden: Tensor  # (tokens, hidden) after the final norm
     hidden_states: list[Tensor] | None  # (tokens, hidden) after the embeddings and each layer, if asked
     batch: AttnBatch  # where each sequence lies; `batch.padded` when the input was (batch, length)
+    attentions: list[Tensor] | None = None  # (sequences, heads, length, length) per layer, if asked
 
     def repad(self, x: Tensor, fill: float = 0.0) -> Tensor:
         """(tokens, ...) → (batch, length, ...) for a padded input, `fill` at padding; packed input: x itself."""
@@ -211,12 +223,32 @@ class Encoded:
     def repadded_hidden_states(self) -> tuple[Tensor, ...] | None:
         return None if self.hidden_states is None else tuple(self.repad(h) for h in self.hidden_states)
 
+    def repadded_attentions(self) -> tuple[Tensor, ...] | None:
+        """Attention weights per layer, (batch, heads, length, length) over the input's columns for a padded
+        input (zero at padding), (sequences, heads, longest, longest) for a packed one."""
+        if self.attentions is None or not self.batch.padded:
+            return None if self.attentions is None else tuple(self.attentions)
+        batch, length = self.batch.pad_shape
+        cols = self.batch.pad_indices % length
+        starts = self.batch.cu_seqlens.tolist()
+        out = []
+        for probs in self.attentions:
+            full = probs.new_zeros(batch, probs.shape[1], length, length)
+            for r, n in enumerate(self.batch.seqlens):
+                c = cols[starts[r] : starts[r] + n]
+                full[r][:, c[:, None], c[None, :]] = probs[r, :, :n, :n]
+            out.append(full)
+        return tuple(out)
+
 
 class ModernBertPreTrainedModel(nn.Module):
     """Shared init and the from_pretrained / save_pretrained mixin (the I/O lives in checkpoint.py)."""
 
     config: ModernBertConfig
+    config_class = ModernBertConfig
     base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
     # Parameters the task adds on top of the encoder; they may be missing from a checkpoint.
     task_head_prefixes: tuple[str, ...] = ()
 
@@ -225,6 +257,7 @@ class ModernBertPreTrainedModel(nn.Module):
         self.config = config
         self.init = _Init(config)
         self.attn_implementation = attn_implementation
+        self.name_or_path = ""
 
     @property
     def attn_implementation(self) -> str:
@@ -246,8 +279,100 @@ class ModernBertPreTrainedModel(nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+    @property
+    def base_model(self) -> ModernBertModel:
+        """The encoder (the model itself for ModernBertModel)."""
+        return getattr(self, "model", self)
+
+    @property
+    def _attn_implementation_name(self) -> str:
+        return self._attn_implementation
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Parameter count; tied parameters counted once."""
+        skip = {id(self.get_input_embeddings().weight)} if exclude_embeddings else set()
+        params = {id(p): p for p in self.parameters() if id(p) not in skip}
+        return sum(p.numel() for p in params.values() if p.requires_grad or not only_trainable)
+
+    # ----- embeddings -----
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.base_model.embeddings.tok_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.base_model.embeddings.tok_embeddings = value
+        self.tie_weights()
+
+    def get_output_embeddings(self) -> nn.Linear | None:
+        """The MLM decoder; None for the other heads, as in the reference."""
+        return None
+
+    def resize_token_embeddings(
+        self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True
+    ) -> nn.Embedding:
+        """Grow or shrink the vocabulary (after `tokenizer.add_tokens`), as transformers does: new rows start
+        at the mean of the old ones (mean_resizing) or from the model's init; the MLM decoder follows."""
+        old = self.get_input_embeddings()
+        if new_num_tokens is None and pad_to_multiple_of is None:
+            return old
+        n = new_num_tokens if new_num_tokens is not None else old.num_embeddings
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            raise ValueError(f"new_num_tokens={new_num_tokens!r} must be a positive integer")
+        if pad_to_multiple_of is not None:
+            if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0:
+                raise ValueError(f"pad_to_multiple_of={pad_to_multiple_of!r} must be a positive integer")
+            n = math.ceil(n / pad_to_multiple_of) * pad_to_multiple_of
+        if n == old.num_embeddings:
+            return old
+        keep = min(n, old.num_embeddings)
+        new = nn.Embedding(n, old.embedding_dim, padding_idx=old.padding_idx if (old.padding_idx or 0) < n else None,
+                           device=old.weight.device, dtype=old.weight.dtype)
+        with torch.no_grad():
+            if mean_resizing:
+                new.weight.copy_(old.weight.mean(0, keepdim=True).expand(n, -1))
+            else:
+                self.init(new, self.init.std_in)
+            new.weight[:keep] = old.weight[:keep]
+        new.weight.requires_grad_(old.weight.requires_grad)
+        self.base_model.embeddings.tok_embeddings = new
+        self._resize_output(n, keep, mean_resizing)
+        self.config.vocab_size = n
+        self.base_model.config.vocab_size = n
+        self.tie_weights()
+        return new
+
+    def _resize_output(self, n: int, keep: int, mean_resizing: bool) -> None:
+        """Resize what projects onto the vocabulary (the MLM decoder); nothing for other heads."""
+
+    def enable_input_require_grads(self) -> None:
+        """Make the input embeddings' output require grad (PEFT with gradient checkpointing needs it)."""
+        def hook(module: nn.Module, args: Any, output: Tensor) -> None:
+            output.requires_grad_(True)
+
+        self._require_grads_hook = self.get_input_embeddings().register_forward_hook(hook)
+
+    def disable_input_require_grads(self) -> None:
+        handle = getattr(self, "_require_grads_hook", None)
+        if handle is not None:
+            handle.remove()
+            self._require_grads_hook = None
+
+    # ----- gradient checkpointing -----
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None) -> None:
+        """Recompute each layer's activations in the backward instead of storing them (torch.utils.checkpoint;
+        use_reentrant=False unless gradient_checkpointing_kwargs says otherwise)."""
+        kwargs = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
+        self.base_model._checkpointing = kwargs
+        if kwargs["use_reentrant"]:
+            self.enable_input_require_grads()  # a reentrant checkpoint needs an input that requires grad
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.base_model._checkpointing = None
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return getattr(self.base_model, "_checkpointing", None) is not None
 
     def reset_parameters(self) -> None:
         """Initialise the parameters this module owns directly (a head's classifier or decoder)."""
@@ -266,11 +391,14 @@ class ModernBertPreTrainedModel(nn.Module):
         lacks) and initialise them as the reference does, each through the module that owns it."""
         modules = dict(self.named_modules())
         owners: dict[str, nn.Module] = {}
-        for name in sorted({name.rpartition(".")[0] for name, p in self.named_parameters() if p.is_meta}):
-            leaf = modules[name]
-            leaf.to_empty(device=device, recurse=False).to(dtype)
+        for name, p in list(self.named_parameters()):
+            if not p.is_meta:
+                continue
+            leaf_name, _, attr = name.rpartition(".")
+            leaf = modules[leaf_name]
+            setattr(leaf, attr, nn.Parameter(torch.empty(p.shape, device=device, dtype=dtype), p.requires_grad))
             # A plain torch leaf (a head's classifier Linear) is initialised by the module holding it.
-            owner = name if _initialises_itself(leaf) else name.rpartition(".")[0]
+            owner = leaf_name if _initialises_itself(leaf) else leaf_name.rpartition(".")[0]
             owners[owner] = modules[owner]
         for module in owners.values():
             init_own_parameters(module)
@@ -311,10 +439,8 @@ class ModernBertModel(ModernBertPreTrainedModel):
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
         thetas = sorted({config.rope_theta(i) for i in range(config.num_hidden_layers)})
         self._rotary = {theta: Rotary(config.head_dim, theta) for theta in thetas}
+        self._checkpointing: dict[str, Any] | None = None  # torch.utils.checkpoint arguments when enabled
         self.init_weights()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.tok_embeddings
 
     def forward_packed(
         self,
@@ -323,12 +449,20 @@ class ModernBertModel(ModernBertPreTrainedModel):
         inputs_embeds: Tensor | None = None,
         position_ids: Tensor | None = None,
         output_hidden_states: bool = False,
-    ) -> tuple[Tensor, list[Tensor] | None]:
+        output_attentions: bool = False,
+    ) -> Encoded:
         """The encoder on packed tokens: input_ids (tokens,) or inputs_embeds (tokens, hidden).
 
         Returns the final hidden states (tokens, hidden) and, if asked, the hidden state after the
-        embeddings and after each layer (the last one after the final norm, as the reference returns).
+        embeddings and after each layer (the last one after the final norm, as the reference returns), and
+        each layer's attention weights (eager kernel only).
         """
+        if output_attentions and self._attn_implementation != "eager":
+            raise ValueError(
+                f"output_attentions=True needs attn_implementation='eager': the {self._attn_implementation!r} "
+                "kernel never forms attention weights. Load with attn_implementation='eager'"
+            )
+        attentions = [] if output_attentions else None
         # Without autograd the layers update activations in place; with it they must not.
         inplace = not torch.is_grad_enabled()
         x = self.embeddings(input_ids, inputs_embeds)  # (tokens, hidden)
@@ -336,16 +470,21 @@ class ModernBertModel(ModernBertPreTrainedModel):
             position_ids = batch.positions(x.device)
         rope = {theta: r.cos_sin(position_ids, x.dtype) for theta, r in self._rotary.items()}
         hidden_states = [x] if output_hidden_states else None
+        checkpointing = self._checkpointing if self.training and torch.is_grad_enabled() else None
         for i, layer in enumerate(self.layers):
             if hidden_states is not None and inplace:
                 x = x.clone()  # keep the hidden state just recorded
-            x = layer(x, rope[self.config.rope_theta(i)], batch, self._attn_implementation, inplace)
+            args = (x, rope[self.config.rope_theta(i)], batch, self._attn_implementation, inplace, attentions)
+            if checkpointing is not None:
+                x = torch.utils.checkpoint.checkpoint(layer, *args, **checkpointing)
+            else:
+                x = layer(*args)
             if hidden_states is not None:
                 hidden_states.append(x)
         x = self.final_norm(x)
         if hidden_states is not None:
             hidden_states[-1] = x
-        return x, hidden_states
+        return Encoded(x, hidden_states, batch, attentions)
 
     def encode(
         self,
@@ -353,19 +492,24 @@ class ModernBertModel(ModernBertPreTrainedModel):
         attention_mask: Tensor | None = None,
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
-        output_hidden_states: bool = False,
+        output_hidden_states: bool | None = None,
         cu_seqlens: Tensor | None = None,
         max_seqlen: int | None = None,
+        output_attentions: bool | None = None,
     ) -> Encoded:
         """Validate inputs, unpad once and run the encoder: packed outputs and how to re-pad them.
 
+        output_hidden_states / output_attentions: None takes the config's setting.
         max_seqlen: with cu_seqlens, the longest sequence, as transformers passes it; checked, not trusted.
         """
+        flags = (
+            self.config.output_hidden_states if output_hidden_states is None else bool(output_hidden_states),
+            self.config.output_attentions if output_attentions is None else bool(output_attentions),
+        )
         if cu_seqlens is not None:
             batch = AttnBatch.from_cu_seqlens(cu_seqlens)
             _check_packed(self.config, input_ids, inputs_embeds, position_ids, batch, max_seqlen)
-            x, hs = self.forward_packed(input_ids, batch, inputs_embeds, position_ids, output_hidden_states)
-            return Encoded(x, hs, batch)
+            return self.forward_packed(input_ids, batch, inputs_embeds, position_ids, *flags)
         if max_seqlen is not None:
             raise ValueError("max_seqlen goes with packed input (cu_seqlens); a padded input needs neither")
         shape = _check_padded(self.config, input_ids, inputs_embeds, attention_mask, position_ids)
@@ -375,9 +519,12 @@ class ModernBertModel(ModernBertPreTrainedModel):
         batch = AttnBatch.from_attention_mask(attention_mask.to(device))
         ids = batch.pack(input_ids) if input_ids is not None else None
         embeds = batch.pack(inputs_embeds) if inputs_embeds is not None else None
-        positions = batch.pack(position_ids.expand(shape)) if position_ids is not None else None
-        x, hs = self.forward_packed(ids, batch, embeds, positions, output_hidden_states)
-        return Encoded(x, hs, batch)
+        # Rotary positions are column indices, as in the reference (masks with holes or left padding too).
+        if position_ids is not None:
+            positions = batch.pack(position_ids.expand(shape))
+        else:
+            positions = batch.pad_indices % shape[1]
+        return self.forward_packed(ids, batch, embeds, positions, *flags)
 
     def forward(
         self,
@@ -386,9 +533,10 @@ class ModernBertModel(ModernBertPreTrainedModel):
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         cu_seqlens: Tensor | None = None,
         max_seqlen: int | None = None,
-        return_dict: bool = True,
+        return_dict: bool | None = None,
     ) -> BaseModelOutput | tuple[Tensor, ...]:
         """input_ids (batch, length) with attention_mask, or packed input_ids (tokens,) with cu_seqlens.
 
@@ -396,10 +544,12 @@ class ModernBertModel(ModernBertPreTrainedModel):
         cu_seqlens is given. return_dict=False gives the reference's tuple.
         """
         enc = self.encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens, max_seqlen
+            input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, cu_seqlens, max_seqlen,
+            output_attentions,
         )
-        out = BaseModelOutput(last_hidden_state=enc.repad(enc.hidden), hidden_states=enc.repadded_hidden_states())
-        return _returned(out, return_dict)
+        out = BaseModelOutput(last_hidden_state=enc.repad(enc.hidden), hidden_states=enc.repadded_hidden_states(),
+            attentions=enc.repadded_attentions())
+        return _returned(out, return_dict, self.config)
 
 
 class _TaskModel(ModernBertPreTrainedModel):
@@ -432,6 +582,9 @@ class _TaskModel(ModernBertPreTrainedModel):
 class ModernBertForMaskedLM(_TaskModel):
     """Masked-LM head: dense → act → norm → decoder tied to the token embeddings."""
 
+    # A base-model checkpoint has no MLM head: initialised, with one warning.
+    task_head_prefixes = ("head.", "decoder.")
+
     def __init__(self, config: ModernBertConfig, attn_implementation: str = "sdpa") -> None:
         super().__init__(config, attn_implementation)
         self.model = ModernBertModel(config, attn_implementation)
@@ -449,6 +602,26 @@ class ModernBertForMaskedLM(_TaskModel):
         if self.config.tie_word_embeddings:
             self.decoder.weight = self.model.embeddings.tok_embeddings.weight
 
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.decoder
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.decoder = value
+        self.tie_weights()
+
+    def _resize_output(self, n: int, keep: int, mean_resizing: bool) -> None:
+        old = self.decoder
+        new = nn.Linear(old.in_features, n, bias=old.bias is not None, device=old.weight.device,
+                        dtype=old.weight.dtype)
+        with torch.no_grad():
+            if not self.config.tie_word_embeddings:
+                new.weight.copy_(old.weight.mean(0, keepdim=True).expand(n, -1))
+                new.weight[:keep] = old.weight[:keep]
+            if new.bias is not None:
+                new.bias.fill_(old.bias.mean() if mean_resizing else 0.0)
+                new.bias[:keep] = old.bias[:keep]
+        self.decoder = new
+
     def forward(
         self,
         input_ids: Tensor | None = None,
@@ -457,14 +630,16 @@ class ModernBertForMaskedLM(_TaskModel):
         inputs_embeds: Tensor | None = None,
         labels: Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         cu_seqlens: Tensor | None = None,
         max_seqlen: int | None = None,
-        return_dict: bool = True,
+        return_dict: bool | None = None,
     ) -> MaskedLMOutput:
         """Logits (batch, length, vocab); with config.sparse_prediction and labels, only for labelled tokens
         (n_labelled, vocab) in row-major order, as the reference returns them."""
         enc = self.model.encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens, max_seqlen
+            input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, cu_seqlens, max_seqlen,
+            output_attentions,
         )
         x = enc.hidden
         if labels is not None:
@@ -480,8 +655,9 @@ class ModernBertForMaskedLM(_TaskModel):
             loss = F.cross_entropy(logits.float(), labels.to(logits.device), ignore_index=-100)
         if not (self.config.sparse_prediction and labels is not None):
             logits = enc.repad(logits)
-        out = MaskedLMOutput(loss=loss, logits=logits, hidden_states=enc.repadded_hidden_states())
-        return _returned(out, return_dict)
+        out = MaskedLMOutput(loss=loss, logits=logits, hidden_states=enc.repadded_hidden_states(),
+            attentions=enc.repadded_attentions())
+        return _returned(out, return_dict, self.config)
 
     def logits_at(self, rows: Tensor, input_ids: Tensor, cu_seqlens: Tensor) -> Tensor:
         """Logits (len(rows), vocab) at the packed token positions `rows` only, for packed input_ids (tokens,)
@@ -505,18 +681,21 @@ class ModernBertForSequenceClassification(_TaskModel):
         inputs_embeds: Tensor | None = None,
         labels: Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         cu_seqlens: Tensor | None = None,
         max_seqlen: int | None = None,
-        return_dict: bool = True,
+        return_dict: bool | None = None,
     ) -> SequenceClassifierOutput:
         """Logits (batch, num_labels) from the pooled sequence (config.classifier_pooling)."""
         enc = self.model.encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens, max_seqlen
+            input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, cu_seqlens, max_seqlen,
+            output_attentions,
         )
         logits = self.classifier(self.drop(self.head(self._pool(enc.hidden, enc.batch))))  # (batch, num_labels)
         loss = None if labels is None else self._loss(logits, labels.to(logits.device))
-        out = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=enc.repadded_hidden_states())
-        return _returned(out, return_dict)
+        out = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=enc.repadded_hidden_states(),
+            attentions=enc.repadded_attentions())
+        return _returned(out, return_dict, self.config)
 
     def _loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         problem_type = self.config.problem_type
@@ -558,21 +737,24 @@ class ModernBertForTokenClassification(_TaskModel):
         inputs_embeds: Tensor | None = None,
         labels: Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         cu_seqlens: Tensor | None = None,
         max_seqlen: int | None = None,
-        return_dict: bool = True,
+        return_dict: bool | None = None,
     ) -> TokenClassifierOutput:
         """Logits (batch, length, num_labels), zero at padding."""
         enc = self.model.encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens, max_seqlen
+            input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, cu_seqlens, max_seqlen,
+            output_attentions,
         )
         logits = self.classifier(self.drop(self.head(enc.hidden)))  # (tokens, num_labels)
         loss = None
         if labels is not None:
             labels = _check_labels(labels, enc.batch, logits.shape[0], "labels")
             loss = F.cross_entropy(logits.float(), labels.to(logits.device), ignore_index=-100)
-        out = TokenClassifierOutput(loss=loss, logits=enc.repad(logits), hidden_states=enc.repadded_hidden_states())
-        return _returned(out, return_dict)
+        out = TokenClassifierOutput(loss=loss, logits=enc.repad(logits), hidden_states=enc.repadded_hidden_states(),
+            attentions=enc.repadded_attentions())
+        return _returned(out, return_dict, self.config)
 
 
 class ModernBertForQuestionAnswering(_TaskModel):
@@ -593,13 +775,15 @@ class ModernBertForQuestionAnswering(_TaskModel):
         start_positions: Tensor | None = None,
         end_positions: Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         cu_seqlens: Tensor | None = None,
         max_seqlen: int | None = None,
-        return_dict: bool = True,
+        return_dict: bool | None = None,
     ) -> QuestionAnsweringModelOutput:
         """start_logits and end_logits (batch, length); padding gets the dtype's lowest value."""
         enc = self.model.encode(
-            input_ids, attention_mask, position_ids, inputs_embeds, bool(output_hidden_states), cu_seqlens, max_seqlen
+            input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states, cu_seqlens, max_seqlen,
+            output_attentions,
         )
         logits = self.classifier(self.drop(self.head(enc.hidden)))  # (tokens, 2)
         # Padding can never be an answer: the lowest logit there, so softmax ignores it.
@@ -607,18 +791,27 @@ class ModernBertForQuestionAnswering(_TaskModel):
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = None
         if start_positions is not None and end_positions is not None:
-            # Positions outside the input are ignored, as in the reference.
+            # Positions outside the input are ignored, as in the reference; so are positions at padding, where
+            # ours has no logit (the reference scores its padded rows there).
             ignored = start_logits.shape[-1]
             start = start_positions.to(logits.device).view(-1).clamp(0, ignored)
             end = end_positions.to(logits.device).view(-1).clamp(0, ignored)
+            if enc.batch.padded:
+                real = torch.zeros(enc.batch.pad_shape, dtype=torch.bool, device=logits.device).view(-1)
+                real[enc.batch.pad_indices] = True
+                real = F.pad(real.view(enc.batch.pad_shape), (0, 1), value=True)  # column `ignored` stays
+                rows = torch.arange(len(start), device=logits.device)
+                start = start.masked_fill(~real[rows, start], ignored)
+                end = end.masked_fill(~real[rows, end], ignored)
             loss = (
                 F.cross_entropy(start_logits.float(), start, ignore_index=ignored)
                 + F.cross_entropy(end_logits.float(), end, ignore_index=ignored)
             ) / 2
         out = QuestionAnsweringModelOutput(
-            loss=loss, start_logits=start_logits, end_logits=end_logits, hidden_states=enc.repadded_hidden_states()
+            loss=loss, start_logits=start_logits, end_logits=end_logits, hidden_states=enc.repadded_hidden_states(),
+            attentions=enc.repadded_attentions()
         )
-        return _returned(out, return_dict)
+        return _returned(out, return_dict, self.config)
 
 
 class ModernBertForMultipleChoice(_TaskModel):
@@ -636,7 +829,8 @@ class ModernBertForMultipleChoice(_TaskModel):
         inputs_embeds: Tensor | None = None,
         labels: Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool = True,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
     ) -> MultipleChoiceModelOutput:
         """input_ids (batch, choices, length) → logits (batch, choices)."""
         first = input_ids if input_ids is not None else inputs_embeds
@@ -658,12 +852,13 @@ class ModernBertForMultipleChoice(_TaskModel):
 
         enc = self.model.encode(
             flat(input_ids, 1), flat(attention_mask, 1), flat(position_ids, 1), flat(inputs_embeds, 2),
-            bool(output_hidden_states),
+            output_hidden_states, output_attentions=output_attentions,
         )
         logits = self.classifier(self.drop(self.head(self._pool(enc.hidden, enc.batch)))).view(-1, num_choices)
         loss = None if labels is None else F.cross_entropy(logits, labels.to(logits.device))
-        out = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=enc.repadded_hidden_states())
-        return _returned(out, return_dict)
+        out = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=enc.repadded_hidden_states(),
+            attentions=enc.repadded_attentions())
+        return _returned(out, return_dict, self.config)
 
 
 # ----- input checks (clear errors instead of tracebacks from inside torch) -----
@@ -772,6 +967,7 @@ def _check_labels(labels: Tensor, batch: AttnBatch, tokens: int, name: str) -> T
     return batch.pack(labels.to(batch.pad_indices.device))
 
 
-def _returned(out: ModelOutput, return_dict: bool | None) -> ModelOutput | tuple[Any, ...]:
-    """The output object, or with return_dict=False the reference's tuple (its fields that are not None)."""
-    return out if return_dict is None or return_dict else out.to_tuple()
+def _returned(out: ModelOutput, return_dict: bool | None, config: ModernBertConfig) -> ModelOutput | tuple[Any, ...]:
+    """The output object, or with return_dict=False (or config.return_dict=False) the reference's tuple: its
+    fields that are not None, in order."""
+    return out if (config.return_dict if return_dict is None else return_dict) else out.to_tuple()

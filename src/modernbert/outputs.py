@@ -34,24 +34,24 @@ class ModelOutput(OrderedDict):
 
 
 class BaseModelOutput(ModelOutput):
-    _fields = ("last_hidden_state", "hidden_states")
+    _fields = ("last_hidden_state", "hidden_states", "attentions")
 
 
 class MaskedLMOutput(ModelOutput):
-    _fields = ("loss", "logits", "hidden_states")
+    _fields = ("loss", "logits", "hidden_states", "attentions")
 
 
 class SequenceClassifierOutput(ModelOutput):
-    _fields = ("loss", "logits", "hidden_states")
+    _fields = ("loss", "logits", "hidden_states", "attentions")
 
 
 class TokenClassifierOutput(ModelOutput):
-    _fields = ("loss", "logits", "hidden_states")
+    _fields = ("loss", "logits", "hidden_states", "attentions")
 
 
 class QuestionAnsweringModelOutput(ModelOutput):
-    _fields = ("loss", "start_logits", "end_logits", "hidden_states")
+    _fields = ("loss", "start_logits", "end_logits", "hidden_states", "attentions")
 
 
 class MultipleChoiceModelOutput(ModelOutput):
-    _fields = ("loss", "logits", "hidden_states")
+    _fields = ("loss", "logits", "hidden_states", "attentions")
