@@ -87,7 +87,7 @@ def load_state_dict(folder: Path, use_safetensors: bool | None = None) -> dict[s
                 return _load_index(folder, name, shard_loader)
             return _load_safetensors(folder / name) if name == SAFETENSORS_NAME else _load_bin(folder / name)
     expected = ", ".join(name for name, _ in layouts)
-    raise FileNotFoundError(f"{folder} holds no weights: expected one of {expected}")
+    raise FileNotFoundError(f"{folder} holds no weights: expected {expected}")
 
 
 # ----- matching keys -----
