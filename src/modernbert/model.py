@@ -8,6 +8,7 @@ Each module initialises its own weights (`reset_parameters`), as the reference d
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -208,6 +209,15 @@ class ModernBertPredictionHead(nn.Module):
 
 
 @dataclass
+class _Checkpointing:
+    """Activation checkpointing settings (`activation_checkpointing_enable`)."""
+
+    kwargs: dict[str, Any]  # for torch.utils.checkpoint.checkpoint
+    every_n_layers: int
+    offload: bool
+
+
+@dataclass
 class Encoded:
     """What the encoder returns: the packed final hidden states and how to re-pad them."""
 
@@ -359,20 +369,39 @@ class ModernBertPreTrainedModel(nn.Module):
 
     # ----- gradient checkpointing -----
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None) -> None:
-        """Recompute each layer's activations in the backward instead of storing them (torch.utils.checkpoint;
-        use_reentrant=False unless gradient_checkpointing_kwargs says otherwise)."""
-        kwargs = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
-        self.base_model._checkpointing = kwargs
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict[str, Any] | None = None, every_n_layers: int = 1,
+        offload: bool = False,
+    ) -> None:
+        """Recompute layers' activations in the backward instead of storing them (torch.utils.checkpoint, with
+        use_reentrant=False unless the kwargs say otherwise), as transformers' method of the same name.
+
+        every_n_layers: checkpoint every n-th layer only; offload: keep what is saved for the recompute in
+        host memory (torch.autograd.graph.save_on_cpu; nothing to gain on CPU)."""
+        if not isinstance(every_n_layers, int) or isinstance(every_n_layers, bool) or every_n_layers < 1:
+            raise ValueError(f"every_n_layers={every_n_layers!r} must be a positive integer")
+        kwargs = {"use_reentrant": False, **(activation_checkpointing_kwargs or {})}
+        self.base_model._checkpointing = _Checkpointing(kwargs, every_n_layers, bool(offload))
         if kwargs["use_reentrant"]:
             self.enable_input_require_grads()  # a reentrant checkpoint needs an input that requires grad
 
-    def gradient_checkpointing_disable(self) -> None:
+    def activation_checkpointing_disable(self) -> None:
         self.base_model._checkpointing = None
+
+    def gradient_checkpointing_enable(
+        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """The older name of `activation_checkpointing_enable` (transformers 4.x)."""
+        self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.activation_checkpointing_disable()
 
     @property
     def is_gradient_checkpointing(self) -> bool:
         return getattr(self.base_model, "_checkpointing", None) is not None
+
+    is_activation_checkpointing = is_gradient_checkpointing
 
     def reset_parameters(self) -> None:
         """Initialise the parameters this module owns directly (a head's classifier or decoder)."""
@@ -439,7 +468,7 @@ class ModernBertModel(ModernBertPreTrainedModel):
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
         thetas = sorted({config.rope_theta(i) for i in range(config.num_hidden_layers)})
         self._rotary = {theta: Rotary(config.head_dim, theta) for theta in thetas}
-        self._checkpointing: dict[str, Any] | None = None  # torch.utils.checkpoint arguments when enabled
+        self._checkpointing: _Checkpointing | None = None  # set by activation_checkpointing_enable
         self.init_weights()
 
     def forward_packed(
@@ -475,8 +504,9 @@ class ModernBertModel(ModernBertPreTrainedModel):
             if hidden_states is not None and inplace:
                 x = x.clone()  # keep the hidden state just recorded
             args = (x, rope[self.config.rope_theta(i)], batch, self._attn_implementation, inplace, attentions)
-            if checkpointing is not None:
-                x = torch.utils.checkpoint.checkpoint(layer, *args, **checkpointing)
+            if checkpointing is not None and i % checkpointing.every_n_layers == 0:
+                with torch.autograd.graph.save_on_cpu() if checkpointing.offload else contextlib.nullcontext():
+                    x = torch.utils.checkpoint.checkpoint(layer, *args, **checkpointing.kwargs)
             else:
                 x = layer(*args)
             if hidden_states is not None:
