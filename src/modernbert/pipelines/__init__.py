@@ -3,7 +3,8 @@
     from modernbert import pipeline
 
     fill = pipeline("fill-mask", model="answerdotai/ModernBERT-base")
-    fill("The capital of France is [MASK].")
+    fill("The capital of France is [MASK].")          # transformers' shapes
+    fill.run(["The capital of France is [MASK]."])    # one JSON-safe result per input, one shape per task
 
 Tasks: fill-mask, text-classification (alias sentiment-analysis), token-classification (alias ner),
 question-answering, feature-extraction, sentence-embeddings and sentence-similarity.

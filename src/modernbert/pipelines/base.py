@@ -4,6 +4,10 @@ Batching: a pipeline turns its inputs into token sequences (one per text, or sev
 into windows), and `run_batched` runs them `batch_size` at a time, longest first, so that each batch holds
 sequences of similar length. Sequences are packed (no padding at all) and passed to the model with `cu_seqlens`,
 the model's unpadded path; results come back in input order.
+
+Two entry points over one core: `Pipeline.run(list)` gives one JSON-safe result per input, with one shape per
+task whatever the inputs (what the command line, the server and batch jobs call); `__call__` takes transformers'
+input forms and gives transformers' output shapes. Both go through the task's `_predict`, so they cannot drift.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TextIO, TypeVar
 
 import numpy as np
 import torch
@@ -33,25 +38,59 @@ R = TypeVar("R")
 
 
 class Progress:
-    """A progress bar: tqdm when it is installed, else a one-line counter on stderr. Disabled: does nothing."""
+    """A progress bar over `total` items: tqdm when it is installed, else a one-line counter. Disabled (or over
+    zero items), every method does nothing.
 
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self.total, self.desc, self.enabled, self.done = total, desc, enabled, 0
+    The pipelines draw one when called with progress=True; the command line uses the same class:
+
+        bar = Progress(len(texts), "embed", stream=sys.stderr)
+        for chunk in chunks:
+            ...
+            bar.update(len(chunk))
+        bar.close()
+
+    or `with Progress(len(texts), "embed") as bar: ...`, which closes it at the end of the block.
+
+    Args:
+        total: how many items the bar counts to.
+        desc: the label shown before the count ("fill-mask", "embed", ...).
+        enabled: False gives a bar that draws nothing.
+        stream: where to draw; default sys.stderr (as it is when the bar is made).
+        unit: what is counted ("seq" by default).
+    """
+
+    def __init__(
+        self, total: int, desc: str = "", enabled: bool = True, *, stream: TextIO | None = None, unit: str = "seq"
+    ) -> None:
+        self.total, self.desc, self.unit, self.done = total, desc, unit, 0
+        self.enabled = bool(enabled) and total > 0
+        self.stream = sys.stderr if stream is None else stream
+        self._start = time.perf_counter()
         self._bar: Any = None
-        if not enabled:
+        if not self.enabled:
             return
         try:
             from tqdm.auto import tqdm
         except ImportError:
             self._print()
         else:
-            self._bar = tqdm(total=total, desc=desc, unit="seq")
+            self._bar = tqdm(total=total, desc=desc or None, unit=unit, file=self.stream)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _print(self) -> None:
-        sys.stderr.write(f"\r{self.desc}: {self.done}/{self.total}")
-        sys.stderr.flush()
+        elapsed = time.perf_counter() - self._start
+        rate = f" {self.done / elapsed:.1f}/s" if self.done and elapsed > 0 else ""
+        label = f"{self.desc}: " if self.desc else ""
+        self.stream.write(f"\r{label}{self.done}/{self.total} {self.unit}{rate}")
+        self.stream.flush()
 
-    def update(self, n: int) -> None:
+    def update(self, n: int = 1) -> None:
+        """Count `n` more items done."""
         if not self.enabled:
             return
         self.done += n
@@ -61,13 +100,15 @@ class Progress:
             self._print()
 
     def close(self) -> None:
+        """End the bar (its line stays on screen); closing twice is harmless."""
         if not self.enabled:
             return
+        self.enabled = False
         if self._bar is not None:
             self._bar.close()
         else:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 # ----- batching -----
@@ -75,7 +116,12 @@ class Progress:
 
 @dataclass
 class Batch:
-    """One batch of sequences, packed without padding (the model's `cu_seqlens` input)."""
+    """One batch of sequences, packed without padding (the model's `cu_seqlens` input).
+
+    Not the model's `AttnBatch` (the attention kernels' view, which the model builds from `cu_seqlens`): this is
+    the pipeline's view, which of its sequences the batch holds (`indices`) and their lengths on the host, to
+    split the outputs back per sequence without a device sync.
+    """
 
     input_ids: Tensor  # (tokens,) long, on the model's device
     cu_seqlens: Tensor  # (batch + 1,) int32 offsets of each sequence in input_ids
@@ -223,6 +269,10 @@ class Pipeline:
 
     Options given to the constructor (or to `pipeline(...)`) are defaults for every call; options given to a call
     override them for that call only.
+
+    A task subclass sets `task` and `model_class`, and writes `_sanitize` (its options, checked), `_predict` (the
+    core: a list of inputs → one result per input, in the shape its `run` docstring documents), `run` (only to
+    document that shape) and `__call__` (transformers' input forms and output shapes, over `_predict`).
     """
 
     task: ClassVar[str] = ""
@@ -291,37 +341,104 @@ class Pipeline:
         step: Callable[[Batch], list[R]],
         batch_size: int,
         progress: bool,
+        where: Callable[[int], str],
     ) -> list[R]:
+        """`run_batched` on the model's device, after checking that every sequence fits the model.
+
+        where: names the input a sequence comes from, for the error ("inputs[3]", "the input").
+        """
+        check_lengths(sequences, self.model.config.max_position_embeddings, where, self._too_long_advice)
         return run_batched(
             sequences, step, batch_size=batch_size, device=self.device, progress=progress, desc=self.task
         )
 
-    def run(self, inputs: list[Any], **kwargs: Any) -> list[Any]:
+    def _too_long_advice(self, limit: int) -> str:
+        """The way out of an input longer than the model takes, naming this task's option."""
+        return f"shorten it to {limit} tokens or less"
+
+    def run(self, inputs: list[Any], **options: Any) -> list[Any]:
         """The shape-stable core: one JSON-safe result per input, in input order, whatever the batch size.
 
-        This is what the command line, the server and batch jobs call; `__call__` keeps the transformers
-        call shapes on top of it. Each task documents the shape of its per-input result.
+        This is what the command line, the server and batch jobs call; `__call__` gives the transformers call
+        shapes on top of the same core. Each result is made of plain lists, dicts, str, int, float, bool and None
+        (no numpy or torch values), and has the same shape for every input: each task's `run` documents it.
+
+        Args:
+            inputs: a list of inputs (an empty list gives an empty list).
+            **options: the task's call options, as `__call__` takes them (and batch_size, progress); they override
+                the constructor's for this call.
+
+        Raises:
+            TypeError: `inputs` is not a list, or an option is unknown.
+            ValueError: a bad input or option; the message names the input (inputs[i]) and the way out.
         """
         if not isinstance(inputs, list):
-            raise TypeError(f"{type(self).__name__}.run takes a list of inputs, got {type(inputs).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}.run takes a list of inputs, got {type(inputs).__name__}; wrap a single "
+                "input in a list (pipe.run([x])), or call the pipeline (pipe(x)) for transformers' shapes"
+            )
+        resolved, batch_size, progress = self._options(dict(options))
         if not inputs:
             return []
-        out = self(inputs, **kwargs)
-        out = out if len(inputs) > 1 else [out]
-        return [_jsonable(r) for r in out]
+        return [to_json(r) for r in self._predict(inputs, resolved, batch_size, progress)]
+
+    def _predict(
+        self, items: list[Any], options: dict[str, Any], batch_size: int, progress: bool, *, single: bool = False
+    ) -> list[Any]:  # pragma: no cover - every task overrides it
+        """The task's core: one result per item, in the shape `run` documents (numpy / torch leaves allowed).
+
+        items: the inputs, a non-empty list. options: `_options`' merged call options. single: the items are one
+        bare input given to `__call__` (errors then say "the input" instead of "inputs[0]").
+        """
+        raise NotImplementedError
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:  # pragma: no cover - every task overrides it
         raise NotImplementedError
 
 
-def _jsonable(obj: Any) -> Any:
+def input_name(index: int, single: bool = False) -> str:
+    """How errors name an input: "inputs[3]", or "the input" for a single bare input."""
+    return "the input" if single else f"inputs[{index}]"
+
+
+def check_texts(items: list[Any], single: bool = False) -> list[str]:
+    """`items` when every one is a str; else a TypeError naming the first that is not."""
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(
+                f"{input_name(i, single)} is a {type(item).__name__} ({item!r:.60}); every text must be a str"
+            )
+    return items
+
+
+def check_text(text: str, name: str) -> None:
+    """A ValueError for an empty or whitespace-only text, naming the input (`name`) and the way out."""
+    if not text.strip():
+        blank = " (only whitespace)" if text else ""
+        raise ValueError(f"{name} is an empty text{blank}; there is nothing to read in it: give it some text, or "
+                         "leave it out of the inputs")
+
+
+def check_lengths(
+    sequences: Sequence[Sequence[int]], limit: int, where: Callable[[int], str], advice: Callable[[int], str]
+) -> None:
+    """A ValueError for the first sequence longer than `limit` tokens, naming its input and `advice(limit)`."""
+    for i, seq in enumerate(sequences):
+        if len(seq) > limit:
+            raise ValueError(
+                f"{where(i)} has {len(seq)} tokens, more than the model takes (max_position_embeddings={limit}); "
+                f"{advice(limit)}"
+            )
+
+
+def to_json(obj: Any) -> Any:
     """Plain Python values (lists, dicts, str, int, float, bool, None) for tensors and numpy values."""
     if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
+        return {k: to_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (Tensor, np.ndarray)):
+        return [to_json(v) for v in obj]
+    if isinstance(obj, Tensor):
         return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return obj.tolist()
     return obj

@@ -32,7 +32,10 @@ from .base import (
     Batch,
     Pipeline,
     as_text_list,
+    check_lengths,
+    check_text,
     default_device,
+    input_name,
     load_tokenizer,
     resolve_device,
     run_batched,
@@ -269,8 +272,12 @@ class SentenceEncoder:
             prompt: a text prefix given directly (overrides prompt_name).
         """
         texts, batched = as_text_list(sentences)
+        for i, text in enumerate(texts):
+            check_text(text, input_name(i, not batched))
         prompt_text = self._prompt(prompt_name, prompt)
         sequences = self.tokenize(texts, prompt_text)
+        check_lengths(sequences, self.model.config.max_position_embeddings, lambda i: input_name(i, not batched),
+                      lambda limit: f"pass max_seq_length={limit} or less (texts are cut to max_seq_length tokens)")
         skip = 0
         if prompt_text and not self.include_prompt:
             skip = len(self.tokenizer([prompt_text], return_attention_mask=False)["input_ids"][0]) - 1
@@ -349,7 +356,8 @@ class SentenceEmbeddingPipeline(Pipeline):
     """One pooled (and, if the folder says so, normalised) vector per text, via `SentenceEncoder`.
 
     Call options: normalize_embeddings, prompt_name, prompt, return_tensors (a tensor instead of lists).
-    Returns a list of floats for one text, a list of such lists for a list of texts.
+    Returns a list of floats for one text, a list of such lists for a list of texts (`run`: one list of floats
+    per text).
     """
 
     task = "sentence-embeddings"
@@ -379,13 +387,33 @@ class SentenceEmbeddingPipeline(Pipeline):
                    "return_tensors": return_tensors}
         return {k: v for k, v in options.items() if v is not None}
 
+    def run(self, inputs: list[str], **options: Any) -> list[list[float]]:
+        """Embed each text: per text, its vector as a list of `dim` floats (unit length when normalised).
+
+        Options as `__call__`'s; return_tensors=True is refused, as `run` returns plain lists.
+        """
+        if options.get("return_tensors"):
+            raise ValueError(
+                "run returns plain (JSON-safe) lists; for a tensor call the pipeline: pipe(texts, return_tensors=True)"
+            )
+        return super().run(inputs, **options)
+
     def __call__(self, inputs: str | list[str], **kwargs: Any) -> Any:
         """Embed one text or a list of texts."""
         options, batch_size, progress = self._options(kwargs)
-        return_tensors = options.pop("return_tensors", False)
-        out = self.encoder.encode(inputs, batch_size=batch_size, show_progress_bar=progress,
-                                  convert_to_tensor=True, **options)
-        return out.cpu() if return_tensors else out.tolist()
+        out = self._embed(inputs, options, batch_size, progress)
+        return out.cpu() if options.get("return_tensors", False) else out.tolist()
+
+    def _predict(
+        self, items: list[Any], options: dict[str, Any], batch_size: int, progress: bool, *, single: bool = False
+    ) -> list[Tensor]:
+        return list(self._embed(items, options, batch_size, progress).cpu())  # (n, dim) → one (dim,) row per text
+
+    def _embed(self, inputs: str | list[str], options: dict[str, Any], batch_size: int, progress: bool) -> Tensor:
+        """`SentenceEncoder.encode` as a tensor: (n, dim) for a list of n texts, (dim,) for one text."""
+        encode_options = {k: v for k, v in options.items() if k != "return_tensors"}
+        return self.encoder.encode(inputs, batch_size=batch_size, show_progress_bar=progress, convert_to_tensor=True,
+                                   **encode_options)
 
 
 class SentenceSimilarityPipeline(SentenceEmbeddingPipeline):
@@ -396,13 +424,28 @@ class SentenceSimilarityPipeline(SentenceEmbeddingPipeline):
 
     task = "sentence-similarity"
 
+    def run(self, inputs: list[dict[str, Any]], **options: Any) -> list[list[float]]:  # type: ignore[override]
+        """Per `{"source_sentence": str, "sentences": [str, ...]}`, its similarities: a list of floats, one per
+        sentence, in their order (cosine similarity, -1 to 1). Options as `__call__`'s."""
+        return super().run(inputs, **options)
+
     def __call__(self, inputs: dict[str, Any], **kwargs: Any) -> list[float]:  # type: ignore[override]
         """Similarity of inputs["source_sentence"] with every text of inputs["sentences"]."""
-        if not isinstance(inputs, dict) or "source_sentence" not in inputs or "sentences" not in inputs:
-            raise ValueError(
-                "sentence-similarity takes {'source_sentence': 'a text', 'sentences': ['text 1', 'text 2', ...]}"
-            )
-        kwargs["return_tensors"] = True
-        source = super().__call__(inputs["source_sentence"], **kwargs)
-        others = super().__call__(inputs["sentences"], **kwargs)
-        return cos_sim(source, others)[0].tolist()
+        options, batch_size, progress = self._options(kwargs)
+        return self._predict([inputs], options, batch_size, progress, single=True)[0]
+
+    def _predict(
+        self, items: list[Any], options: dict[str, Any], batch_size: int, progress: bool, *, single: bool = False
+    ) -> list[list[float]]:
+        results = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or "source_sentence" not in item or "sentences" not in item:
+                where = "" if single else f"inputs[{i}]: "
+                raise ValueError(
+                    f"{where}sentence-similarity takes {{'source_sentence': 'a text', 'sentences': ['text 1', "
+                    "'text 2', ...]}"
+                )
+            source = self._embed(item["source_sentence"], options, batch_size, progress)
+            others = self._embed(item["sentences"], options, batch_size, progress)
+            results.append(cos_sim(source, others)[0].tolist())
+        return results

@@ -7,7 +7,7 @@ from typing import Any
 from torch import Tensor
 
 from ..model import ModernBertPreTrainedModel
-from .base import Batch, Pipeline, as_text_list
+from .base import Batch, Pipeline, as_text_list, check_texts, input_name
 
 _TOKENIZER_OPTIONS = frozenset({"truncation", "max_length", "add_special_tokens", "padding"})
 
@@ -21,8 +21,9 @@ class FeatureExtractionPipeline(Pipeline):
         tokenize_kwargs: other tokenizer arguments (max_length, add_special_tokens).
 
     Returns, as transformers: for one text a (1, tokens, hidden) nested list (or tensor); for a list of texts,
-    a list of those. Special tokens ([CLS], [SEP]) are included. For sentence embeddings (one vector per text,
-    pooled and normalised like sentence-transformers) use `SentenceEncoder` or the "sentence-embeddings" task.
+    a list of those (`run` gives one (tokens, hidden) nested list per text). Special tokens ([CLS], [SEP]) are
+    included. For sentence embeddings (one vector per text, pooled and normalised like sentence-transformers) use
+    `SentenceEncoder` or the "sentence-embeddings" task.
     """
 
     task = "feature-extraction"
@@ -53,10 +54,35 @@ class FeatureExtractionPipeline(Pipeline):
             options["return_tensors"] = bool(return_tensors)
         return options
 
+    def run(self, inputs: list[str], **options: Any) -> list[list[list[float]]]:
+        """The features of each text: per text, one list of floats per token, (tokens, hidden) as nested lists.
+
+        Per-input shape: `[[float, ...], ...]`, one row per token, special tokens included (transformers' leading
+        dimension of 1 dropped); for a model whose first output is one vector per sequence (a classifier's
+        logits), that vector, `[float, ...]`. Options as `__call__`'s; return_tensors=True is refused, as `run`
+        returns plain lists.
+        """
+        if options.get("return_tensors"):
+            raise ValueError(
+                "run returns plain (JSON-safe) lists; for torch tensors call the pipeline: pipe(texts, "
+                "return_tensors=True)"
+            )
+        return super().run(inputs, **options)
+
     def __call__(self, inputs: str | list[str], **kwargs: Any) -> Any:
         """Features of one text or a list of texts. See the class docstring for options and output."""
         options, batch_size, progress = self._options(kwargs)
         texts, batched = as_text_list(inputs)
+        features = self._predict(texts, options, batch_size, progress, single=not batched)
+        outputs: list[Any] = [f.unsqueeze(0) for f in features]  # (1, tokens, hidden), as transformers
+        if not options.get("return_tensors", False):
+            outputs = [o.tolist() for o in outputs]
+        return outputs if batched else outputs[0]
+
+    def _predict(
+        self, items: list[Any], options: dict[str, Any], batch_size: int, progress: bool, *, single: bool = False
+    ) -> list[Tensor]:
+        texts = check_texts(items, single)
         encoded = self.tokenizer(texts, return_attention_mask=False, **options.get("tokenize_kwargs", {}))
         model = self.model
 
@@ -66,9 +92,11 @@ class FeatureExtractionPipeline(Pipeline):
                 parts = batch.split(first)
             else:  # per sequence (batch, ...)
                 parts = list(first)
-            return [p.unsqueeze(0).cpu() for p in parts]
+            return [p.cpu() for p in parts]
 
-        outputs = self._run(encoded["input_ids"], step, batch_size, progress)
-        if not options.get("return_tensors", False):
-            outputs = [o.tolist() for o in outputs]
-        return outputs if batched else outputs[0]
+        return self._run(encoded["input_ids"], step, batch_size, progress, lambda i: input_name(i, single))
+
+    def _too_long_advice(self, limit: int) -> str:
+        if self.tokenizer.model_max_length <= limit:
+            return "pass truncation=True to cut it"
+        return f"pass truncation=True, tokenize_kwargs={{'max_length': {limit}}} to cut it"

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..model import ModernBertForMaskedLM
-from .base import Batch, Pipeline, as_text_list
+from .base import Batch, Pipeline, as_text_list, check_texts, input_name
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ class FillMaskPipeline(Pipeline):
 
     Returns, as transformers does: for one text with one mask, a list of `FillMaskCandidate`; with several masks,
     one such list per mask (and `sequence` then keeps the special tokens); for a list of texts, one result per text
-    (a list holding a single text gives that text's result, not a list of one).
+    (a list holding a single text gives that text's result, not a list of one). `run` always gives, per text, one
+    list of candidates per mask.
     """
 
     task = "fill-mask"
@@ -91,14 +92,33 @@ class FillMaskPipeline(Pipeline):
             raise ValueError(f"none of the targets {targets!r} maps to a token; pass at least one usable target")
         return np.array(ids)
 
+    def run(self, inputs: list[str], **options: Any) -> list[list[list[FillMaskCandidate]]]:
+        """Fill the masks of each text: per text, one list of candidates per mask, in the order of the masks.
+
+        Per-input shape: `[[{"score": float, "token": int, "token_str": str, "sequence": str}, ...], ...]`, a list
+        per mask even when the text has one mask; top_k candidates per mask, best first. `sequence` follows
+        transformers: special tokens skipped for a text with one mask, kept for several. Options as `__call__`'s.
+        """
+        return super().run(inputs, **options)
+
     def __call__(self, inputs: str | list[str], **kwargs: Any) -> Any:
         """Fill the masks of one text or a list of texts. See the class docstring for options and output."""
         options, batch_size, progress = self._options(kwargs)
+        texts, batched = as_text_list(inputs)
+        per_text = self._predict(texts, options, batch_size, progress, single=not batched)
+        results = [per_mask[0] if len(per_mask) == 1 else per_mask for per_mask in per_text]
+        if not batched or len(results) == 1:
+            return results[0]
+        return results
+
+    def _predict(
+        self, items: list[Any], options: dict[str, Any], batch_size: int, progress: bool, *, single: bool = False
+    ) -> list[list[list[FillMaskCandidate]]]:
         top_k: int = options.get("top_k", 5)
         target_ids: np.ndarray | None = options.get("target_ids")
         if target_ids is not None and target_ids.shape[0] < top_k:
             top_k = target_ids.shape[0]
-        texts, batched = as_text_list(inputs)
+        texts = check_texts(items, single)
         tok = self.tokenizer
         mask_id = tok.mask_token_id
         encoded = tok(texts, return_attention_mask=False, **options.get("tokenizer_kwargs", {}))
@@ -107,10 +127,9 @@ class FillMaskPipeline(Pipeline):
         for i, ids in enumerate(sequences):
             pos = [j for j, t in enumerate(ids) if t == mask_id]
             if not pos:
-                where = f"inputs[{i}]" if batched else "the input"
                 raise ValueError(
-                    f"no mask token {tok.mask_token} found in {where} ({texts[i]!r:.80}); fill-mask predicts the "
-                    f"token at each {tok.mask_token}: put one where the missing word goes, e.g. "
+                    f"no mask token {tok.mask_token} found in {input_name(i, single)} ({texts[i]!r:.80}); fill-mask "
+                    f"predicts the token at each {tok.mask_token}: put one where the missing word goes, e.g. "
                     f"'The capital of France is {tok.mask_token}.'"
                 )
             positions.append(pos)
@@ -133,14 +152,16 @@ class FillMaskPipeline(Pipeline):
                 k += n
             return out
 
-        raw = self._run(sequences, step, batch_size, progress)
-        results = [
+        raw = self._run(sequences, step, batch_size, progress, lambda i: input_name(i, single))
+        return [
             self._format(sequences[i], positions[i], values, predictions, target_ids)
             for i, (values, predictions) in enumerate(raw)
         ]
-        if not batched or len(results) == 1:
-            return results[0]
-        return results
+
+    def _too_long_advice(self, limit: int) -> str:
+        cut = "True" if self.tokenizer.model_max_length <= limit else f"True, 'max_length': {limit}"
+        return (f"pass tokenizer_kwargs={{'truncation': {cut}}} to cut it (a mask past the cut is lost), or shorten "
+                "the text around its masks")
 
     def _format(
         self,
@@ -149,7 +170,7 @@ class FillMaskPipeline(Pipeline):
         values: list[list[float]],
         predictions: list[list[int]],
         target_ids: np.ndarray | None,
-    ) -> list[FillMaskCandidate] | list[list[FillMaskCandidate]]:
+    ) -> list[list[FillMaskCandidate]]:
         tok = self.tokenizer
         single_mask = len(positions) == 1
         result: list[list[FillMaskCandidate]] = []
@@ -166,4 +187,4 @@ class FillMaskPipeline(Pipeline):
                 sequence = tok.decode(tokens, skip_special_tokens=single_mask)
                 row.append({"score": v, "token": p, "token_str": tok.decode([p]), "sequence": sequence})
             result.append(row)
-        return result[0] if single_mask else result
+        return result

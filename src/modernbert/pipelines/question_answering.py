@@ -16,7 +16,7 @@ import numpy as np
 from tokenizers import Encoding
 
 from ..model import ModernBertForQuestionAnswering
-from .base import Batch, Pipeline, as_list
+from .base import Batch, Pipeline, as_list, input_name
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +119,8 @@ class QuestionAnsweringPipeline(Pipeline):
         handle_impossible_answer: also consider the empty answer (score of the first token as start and end).
         align_to_words: widen the answer to whole words (default True).
 
-    Returns one `Answer` when one is asked for (top_k=1) and found, else a list of them (best first); for
-    several questions, one such result per question.
+    Returns one `Answer` when one is found (top_k=1), else a list of them (best first); for several questions,
+    one such result per question. `run` always gives a list of answers per input.
     """
 
     task = "question-answering"
@@ -158,6 +158,15 @@ class QuestionAnsweringPipeline(Pipeline):
         # `padding` is accepted for compatibility: windows are never padded here, which changes no score.
         return options
 
+    def run(self, inputs: list[dict[str, str]], **options: Any) -> list[list[Answer]]:
+        """Answer each `{"question": str, "context": str}`: per input, a list of answers, best first.
+
+        Per-input shape: `[{"score": float, "start": int, "end": int, "answer": str}, ...]`, always a list (top_k
+        answers at most; empty when no span qualifies); start / end are character offsets in the context and
+        `answer` is context[start:end]. Options as `__call__`'s.
+        """
+        return super().run(inputs, **options)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Answer one question or several. See the class docstring for inputs, options and output."""
         question = kwargs.pop("question", None)
@@ -165,8 +174,16 @@ class QuestionAnsweringPipeline(Pipeline):
         for key in ("X", "data"):
             if key in kwargs and not args:
                 args = (kwargs.pop(key),)
-        examples = _parse_inputs(args, question, context)
+        items = _parse_inputs(args, question, context)
         options, batch_size, progress = self._options(kwargs)
+        per_example = self._predict(items, options, batch_size, progress, single=len(items) == 1)
+        results = [answers[0] if len(answers) == 1 else answers for answers in per_example]
+        return results[0] if len(results) == 1 else results
+
+    def _predict(
+        self, items: list[Any], options: dict[str, Any], batch_size: int, progress: bool, *, single: bool = False
+    ) -> list[list[Answer]]:
+        examples = [_normalize(item, None if single else i) for i, item in enumerate(items)]
         max_seq_len = options.get("max_seq_len") or min(self.tokenizer.model_max_length, 384)
         doc_stride = options.get("doc_stride")
         if doc_stride is None:
@@ -187,12 +204,15 @@ class QuestionAnsweringPipeline(Pipeline):
             bounds = np.cumsum(batch.lengths)[:-1]
             return list(zip(np.split(starts, bounds), np.split(ends, bounds)))
 
-        logits = self._run([s.input_ids for s in spans], step, batch_size, progress)
+        logits = self._run([s.input_ids for s in spans], step, batch_size, progress,
+                           lambda i: f"a window of {input_name(spans[i].example, single)}")
         per_example: list[list[tuple[_Span, tuple[np.ndarray, np.ndarray]]]] = [[] for _ in examples]
         for span, logit in zip(spans, logits):
             per_example[span.example].append((span, logit))
-        results = [self._answers(example, mine, options) for example, mine in zip(examples, per_example)]
-        return results[0] if len(results) == 1 else results
+        return [self._answers(example, mine, options) for example, mine in zip(examples, per_example)]
+
+    def _too_long_advice(self, limit: int) -> str:
+        return f"pass max_seq_len={limit} or less, so that each window fits"
 
     def _windows(
         self, index: int, example: _Example, max_seq_len: int, doc_stride: int, max_question_len: int
@@ -249,7 +269,7 @@ class QuestionAnsweringPipeline(Pipeline):
 
     def _answers(
         self, example: _Example, spans: list[tuple[_Span, tuple[np.ndarray, np.ndarray]]], options: dict[str, Any]
-    ) -> Answer | list[Answer]:
+    ) -> list[Answer]:
         top_k = options.get("top_k", 1)
         handle_impossible_answer = options.get("handle_impossible_answer", False)
         max_answer_len = options.get("max_answer_len", 15)
@@ -271,10 +291,7 @@ class QuestionAnsweringPipeline(Pipeline):
                 )
         if handle_impossible_answer:
             answers.append({"score": min_null_score, "start": 0, "end": 0, "answer": ""})
-        answers = sorted(answers, key=lambda x: x["score"], reverse=True)[:top_k]
-        if len(answers) == 1:
-            return answers[0]
-        return answers
+        return sorted(answers, key=lambda x: x["score"], reverse=True)[:top_k]
 
 
 def _char_span(enc: Encoding, s: int, e: int, sequence_index: int, align_to_words: bool) -> tuple[int, int]:
@@ -291,8 +308,9 @@ def _char_span(enc: Encoding, s: int, e: int, sequence_index: int, align_to_word
     return enc.offsets[s][0], enc.offsets[e][1]
 
 
-def _parse_inputs(args: tuple[Any, ...], question: Any, context: Any) -> list[_Example]:
-    """transformers' QuestionAnsweringArgumentHandler, with clearer errors."""
+def _parse_inputs(args: tuple[Any, ...], question: Any, context: Any) -> list[Any]:
+    """transformers' QuestionAnsweringArgumentHandler, with clearer errors: the inputs as a list of dicts (each
+    checked later, by `_normalize`)."""
     if args:
         if question is not None or context is not None:
             raise TypeError("pass the inputs either positionally or as question= and context=, not both")
@@ -326,8 +344,7 @@ def _parse_inputs(args: tuple[Any, ...], question: Any, context: Any) -> list[_E
         raise ValueError("no input: pass question= and context=, or {'question': ..., 'context': ...}")
     if isinstance(inputs, dict):
         inputs = [inputs]
-    items = as_list(inputs, "{'question': ..., 'context': ...} dict")
-    return [_normalize(item, i if len(items) > 1 else None) for i, item in enumerate(items)]
+    return as_list(inputs, "{'question': ..., 'context': ...} dict")
 
 
 def _normalize(item: Any, index: int | None) -> _Example:

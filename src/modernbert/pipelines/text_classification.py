@@ -7,7 +7,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 
 from ..model import ModernBertForSequenceClassification
-from .base import Batch, Pipeline, as_list
+from .base import Batch, Pipeline, as_list, check_text, input_name
 
 FunctionToApply = Literal["softmax", "sigmoid", "none"]
 FUNCTIONS: tuple[str, ...] = ("softmax", "sigmoid", "none")
@@ -44,6 +44,7 @@ class TextClassificationPipeline(Pipeline):
 
     Returns, exactly as transformers: without top_k, `[{"label", "score"}]` for a str, a bare dict for a pair
     dict, and a list of dicts for a list; with top_k, a list of dicts per input (a list of such lists for a list).
+    `run` always gives a list of dicts per input.
     """
 
     task = "text-classification"
@@ -87,13 +88,33 @@ class TextClassificationPipeline(Pipeline):
             return "sigmoid"
         return "softmax"
 
+    def run(self, inputs: list[str | dict[str, str]], **options: Any) -> list[list[ClassificationResult]]:
+        """Classify each text (or text-pair dict): per input, a list of `{"label": str, "score": float}`.
+
+        Per-input shape: always a list, best label first, with transformers' top_k semantics: top_k not given →
+        the best label only (a list of one); top_k=k → the k best; top_k=None → every label. Options as
+        `__call__`'s.
+        """
+        return super().run(inputs, **options)
+
     def __call__(self, inputs: str | dict[str, str] | list[str | dict[str, str]], **kwargs: Any) -> Any:
         """Classify one input or a list of inputs. See the class docstring for options and output."""
         legacy_call = "top_k" not in kwargs
         options, batch_size, progress = self._options(kwargs)
         single = isinstance(inputs, (str, dict))
         items = [inputs] if single else as_list(inputs, "text")
-        tokenizer_inputs = [_as_tokenizer_input(item, i, not single) for i, item in enumerate(items)]
+        per_input = self._predict(items, options, batch_size, progress, single=single)
+        legacy = options.get("legacy", True)
+        results = [labels[0] if legacy else labels for labels in per_input]  # legacy: the best label, bare
+        if single:
+            result = results[0]
+            return [result] if isinstance(inputs, str) and legacy_call else result
+        return results
+
+    def _predict(
+        self, items: list[Any], options: dict[str, Any], batch_size: int, progress: bool, *, single: bool = False
+    ) -> list[list[ClassificationResult]]:
+        tokenizer_inputs = [_as_tokenizer_input(item, i, single) for i, item in enumerate(items)]
         encoded = self.tokenizer(tokenizer_inputs, return_attention_mask=False, **options.get("tokenizer_kwargs", {}))
         model = self.model
 
@@ -101,19 +122,17 @@ class TextClassificationPipeline(Pipeline):
             logits = model(input_ids=batch.input_ids, cu_seqlens=batch.cu_seqlens).logits
             return list(logits.float().cpu().numpy())
 
-        logits = self._run(encoded["input_ids"], step, batch_size, progress)
+        logits = self._run(encoded["input_ids"], step, batch_size, progress, lambda i: input_name(i, single))
         function = options.get("function_to_apply") or self._default_function()
         top_k = options.get("top_k", 1)
         legacy = options.get("legacy", True)
-        results = [self._format(row, function, top_k, legacy) for row in logits]
-        if single:
-            result = results[0]
-            return [result] if isinstance(inputs, str) and legacy_call else result
-        return results
+        return [self._format(row, function, top_k, legacy) for row in logits]
 
-    def _format(
-        self, logits: np.ndarray, function: str, top_k: int | None, legacy: bool
-    ) -> ClassificationResult | list[ClassificationResult]:
+    def _too_long_advice(self, limit: int) -> str:
+        cut = "truncation=True" if self.tokenizer.model_max_length <= limit else f"truncation=True, max_length={limit}"
+        return f"pass {cut} to cut it"
+
+    def _format(self, logits: np.ndarray, function: str, top_k: int | None, legacy: bool) -> list[ClassificationResult]:
         if function == "sigmoid":
             scores = sigmoid(logits)
         elif function == "softmax":
@@ -122,7 +141,7 @@ class TextClassificationPipeline(Pipeline):
             scores = logits
         id2label = self.model.config.id2label
         if top_k == 1 and legacy:
-            return {"label": id2label[scores.argmax().item()], "score": scores.max().item()}
+            return [{"label": id2label[scores.argmax().item()], "score": scores.max().item()}]
         results: list[ClassificationResult] = [
             {"label": id2label[i], "score": score.item()} for i, score in enumerate(scores)
         ]
@@ -133,9 +152,10 @@ class TextClassificationPipeline(Pipeline):
         return results
 
 
-def _as_tokenizer_input(item: Any, index: int, batched: bool) -> str | tuple[str, str]:
-    where = f"inputs[{index}]" if batched else "the input"
+def _as_tokenizer_input(item: Any, index: int, single: bool) -> str | tuple[str, str]:
+    where = input_name(index, single)
     if isinstance(item, str):
+        check_text(item, where)
         return item
     if isinstance(item, dict):
         unknown = set(item) - {"text", "text_pair"}
@@ -145,8 +165,14 @@ def _as_tokenizer_input(item: Any, index: int, batched: bool) -> str | tuple[str
             )
         text, pair = item["text"], item.get("text_pair")
         for name, value in (("text", text), ("text_pair", pair)):
-            if value is not None and not isinstance(value, str):
+            if (value is not None or name == "text") and not isinstance(value, str):
                 raise TypeError(f"{where}[{name!r}] is a {type(value).__name__}; it must be a str")
+        check_text(text, f"{where}['text']")
+        if pair is not None and not pair.strip():
+            raise ValueError(
+                f"{where}['text_pair'] is an empty text" + (" (only whitespace)" if pair else "")
+                + "; give the pair some text, or leave text_pair out to classify the text alone"
+            )
         return (text, pair) if pair else text
     if isinstance(item, (list, tuple)):
         raise ValueError(

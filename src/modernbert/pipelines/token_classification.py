@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypedDict
 
 import numpy as np
 
 from ..model import ModernBertForTokenClassification
-from .base import Batch, Pipeline, as_list
+from .base import Batch, Pipeline, as_list, check_text, input_name
+
+logger = logging.getLogger(__name__)
 
 AGGREGATION_STRATEGIES: tuple[str, ...] = ("none", "simple", "first", "average", "max")
 
@@ -43,15 +46,16 @@ class TokenClassificationPipeline(Pipeline):
             entity: B-X then I-X ...), or "first" / "average" / "max" (first settle one label per word: the first
             token's, the averaged scores', or the most confident token's; then merge as "simple").
         ignore_labels: labels left out of the output (default ["O"]).
-        stride: split texts longer than the tokenizer's model_max_length into windows overlapping by this many
-            tokens (needs an aggregation strategy other than "none"); overlapping entities are resolved as
-            transformers does.
+        stride: split texts longer than one window (the tokenizer's model_max_length, at most the model's
+            max_position_embeddings) into windows overlapping by this many tokens (needs an aggregation strategy
+            other than "none"); overlapping entities are resolved as transformers does. Without stride a longer
+            text is cut to one window, as transformers does, with a warning that names this option.
         is_split_into_words, delimiter: the inputs are lists of words, joined by delimiter (default " ") to build
             the text that start / end refer to.
 
     Returns a list of `TokenEntity` (strategy "none") or `GroupedEntity` per input; a list of such lists for a
     list of inputs (and for one pre-split input, as transformers does). Scores are numpy float32, as in
-    transformers.
+    transformers. `run` gives one plain list of entities per input (float scores).
     """
 
     task = "token-classification"
@@ -87,10 +91,13 @@ class TokenClassificationPipeline(Pipeline):
         if stride is not None:
             if not isinstance(stride, int) or isinstance(stride, bool) or stride < 0:
                 raise ValueError(f"stride={stride!r} must be a non-negative integer")
-            if stride >= self.tokenizer.model_max_length:
+            window = self._window()
+            room = window - self.tokenizer.num_special_tokens_to_add(pair=False)
+            if stride >= room:
                 raise ValueError(
-                    "`stride` must be less than `tokenizer.model_max_length` "
-                    f"({self.tokenizer.model_max_length}; even lower, as the tokenizer adds special tokens)"
+                    f"stride={stride} must be less than {room}: the overlap between windows has to leave room in "
+                    f"each window of {window} tokens (the tokenizer's model_max_length, at most the model's "
+                    f"max_position_embeddings) beside its special tokens; pass a smaller stride"
                 )
             if strategy == "none":
                 raise ValueError(
@@ -100,20 +107,45 @@ class TokenClassificationPipeline(Pipeline):
             options["stride"] = stride
         return options
 
+    def run(self, inputs: list[str] | list[list[str]], **options: Any) -> list[list[TokenEntity | GroupedEntity]]:
+        """Label the tokens of each text: per input, a list of entities (possibly empty), in text order.
+
+        Per-input shape: `[{"entity": str, "score": float, "index": int, "word": str, "start": int, "end": int},
+        ...]` with aggregation_strategy "none", else `[{"entity_group": str, "score": float, "word": str,
+        "start": int, "end": int}, ...]`; start / end are character offsets in the text. With
+        is_split_into_words=True each input is a list of words. Options as `__call__`'s; with stride, a text
+        longer than the window is labelled whole, in overlapping windows.
+        """
+        return super().run(inputs, **options)
+
     def __call__(self, inputs: str | list[str] | list[list[str]], **kwargs: Any) -> Any:
         """Label the tokens of one text or a list of texts. See the class docstring for options and output."""
         options, batch_size, progress = self._options(kwargs)
+        if options.get("is_split_into_words", False):
+            items = as_list(inputs, "list of words")
+            if not all(isinstance(x, list) for x in items):
+                items = [items]  # one pre-split input: still a list of results, as transformers returns
+            return self._predict(items, options, batch_size, progress)
+        if isinstance(inputs, str):
+            return self._predict([inputs], options, batch_size, progress, single=True)[0]
+        return self._predict(as_list(inputs, "text"), options, batch_size, progress)
+
+    def _window(self) -> int:
+        """Tokens per window: the tokenizer's model_max_length, or the model's limit when that is lower."""
+        limits = (self.tokenizer.model_max_length, self.model.config.max_position_embeddings)
+        return min(m for m in limits if m and m > 0)
+
+    def _predict(
+        self, items: list[Any], options: dict[str, Any], batch_size: int, progress: bool, *, single: bool = False
+    ) -> list[list[dict[str, Any]]]:
         split_words = options.get("is_split_into_words", False)
         delimiter = options.get("delimiter", " ")
         strategy = options.get("aggregation_strategy", "none")
         ignore_labels = options.get("ignore_labels", ["O"])
         stride = options.get("stride")
 
+        char_maps: list[list[tuple[int, int]]] | None = None
         if split_words:
-            items = as_list(inputs, "list of words")
-            batched = all(isinstance(x, list) for x in items)
-            if not batched:
-                items = [items]
             for i, words in enumerate(items):
                 if not isinstance(words, (list, tuple)) or not words or not all(isinstance(w, str) for w in words):
                     raise TypeError(
@@ -121,7 +153,9 @@ class TokenClassificationPipeline(Pipeline):
                         f"got {words!r:.60}"
                     )
             sentences = [delimiter.join(words) for words in items]
-            char_maps: list[list[tuple[int, int]]] | None = []
+            for i, sentence in enumerate(sentences):
+                check_text(sentence, f"inputs[{i}] (its words joined)")
+            char_maps = []
             for words in items:
                 offset, spans = 0, []
                 for word in words:
@@ -129,33 +163,31 @@ class TokenClassificationPipeline(Pipeline):
                     offset += len(word) + len(delimiter)
                 char_maps.append(spans)
             to_tokenize: list[Any] = [list(w) for w in items]
-            batched = True  # transformers returns a list of results even for one pre-split input
         else:
-            if isinstance(inputs, str):
-                sentences, batched = [inputs], False
-            else:
-                sentences = as_list(inputs, "text")
-                batched = True
-                for i, s in enumerate(sentences):
-                    if not isinstance(s, str):
-                        raise TypeError(
-                            f"inputs[{i}] is a {type(s).__name__} ({s!r:.60}); pass a str, or lists of words with "
-                            "is_split_into_words=True"
-                        )
-            char_maps = None
-            to_tokenize = sentences
+            for i, s in enumerate(items):
+                if not isinstance(s, str):
+                    raise TypeError(
+                        f"{input_name(i, single)} is a {type(s).__name__} ({s!r:.60}); pass a str, or lists of words "
+                        "with is_split_into_words=True"
+                    )
+                check_text(s, input_name(i, single))
+            sentences = to_tokenize = list(items)
 
         tok = self.tokenizer
+        window = self._window()
         extra: dict[str, Any] = {"return_overflowing_tokens": True, "stride": stride} if stride is not None else {}
         encoded = tok(
             to_tokenize,
-            truncation=bool(tok.model_max_length and tok.model_max_length > 0),
+            truncation=True,
+            max_length=window,
             return_attention_mask=False,
             return_special_tokens_mask=True,
             return_offsets_mapping=True,
             is_split_into_words=split_words,
             **extra,
         )
+        if stride is None:
+            self._warn_truncated(encoded, sentences, char_maps, window, single)
         rows = len(encoded["input_ids"])
         sample_of_row = encoded.get("overflow_to_sample_mapping") or list(range(rows))
         model = self.model
@@ -164,7 +196,8 @@ class TokenClassificationPipeline(Pipeline):
             logits = model(input_ids=batch.input_ids, cu_seqlens=batch.cu_seqlens).logits.float().cpu().numpy()
             return _split(logits, batch.lengths)
 
-        logits_rows = self._run(encoded["input_ids"], step, batch_size, progress)
+        logits_rows = self._run(encoded["input_ids"], step, batch_size, progress,
+                                lambda row: input_name(sample_of_row[row], single))
 
         per_sample: list[list[int]] = [[] for _ in sentences]
         for row, sample in enumerate(sample_of_row):
@@ -193,7 +226,33 @@ class TokenClassificationPipeline(Pipeline):
             if len(row_ids) > 1:
                 entities = _merge_overlapping(entities)
             results.append(entities)
-        return results if batched else results[0]
+        return results
+
+    def _warn_truncated(
+        self,
+        encoded: Any,
+        sentences: list[str],
+        char_maps: list[list[tuple[int, int]]] | None,
+        window: int,
+        single: bool,
+    ) -> None:
+        """Without stride a text longer than one window is cut (as transformers does): say so, and the way out."""
+        cut = [i for i, e in enumerate(encoded.encodings or []) if e.overflowing]
+        if not cut:
+            return
+        i = cut[0]
+        if char_maps is None:
+            labelled = max((end for _, end in encoded["offset_mapping"][i]), default=0)
+        else:  # pre-split words: offsets are inside each word
+            words = [w for w in encoded.word_ids(i) if w is not None]
+            labelled = char_maps[i][words[-1]][1] if words else 0
+        others = f" (and {len(cut) - 1} more input(s))" if len(cut) > 1 else ""
+        logger.warning(
+            "%s%s is longer than one window of %d tokens: only its first %d of %d characters are labelled. Pass "
+            "stride=N, the overlap in tokens (e.g. stride=%d), with aggregation_strategy='simple', 'first', "
+            "'average' or 'max', to label the whole text in overlapping windows.",
+            input_name(i, single), others, window, labelled, len(sentences[i]), max(1, window // 8),
+        )
 
     # ----- transformers' TokenClassificationPipeline post-processing -----
 
