@@ -52,6 +52,9 @@ class AttnBatch:
     # distance in (as the reference does), and the widest column span of a sequence.
     columns: Tensor | None = None  # (tokens,)
     max_span: int = 0
+    # The static layout, for torch.compile and torch.export (`from_attention_mask_static`): every position of
+    # the (batch, length) input is a token and this mask says which are real; no shape depends on the data.
+    static_mask: Tensor | None = None  # (batch, length) bool
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -76,6 +79,18 @@ class AttnBatch:
             batch.max_span = max(spans)
         return batch
 
+    @classmethod
+    def from_attention_mask_static(cls, attention_mask: Tensor) -> AttnBatch:
+        """The static layout of a (batch, length) input: no unpadding, no host sync, no data-dependent shape
+        (what torch.compile(fullgraph=True) and torch.export need). Kernels mask padding instead."""
+        batch, length = attention_mask.shape
+        device = attention_mask.device
+        return cls(
+            cu_seqlens=torch.zeros(0, dtype=torch.int32, device=device), max_seqlen=length, seqlens=[],
+            pad_indices=torch.arange(batch * length, device=device), pad_shape=(batch, length),
+            static_mask=attention_mask.bool(),
+        )
+
     @property
     def padded(self) -> bool:
         """Whether this batch was unpadded from a (batch, length) input."""
@@ -88,6 +103,9 @@ class AttnBatch:
     def unpack(self, x: Tensor, fill: float = 0.0) -> Tensor:
         """(tokens, ...) -> (batch, length, ...), `fill` at padding."""
         batch, length = self.pad_shape
+        if self.static_mask is not None:
+            keep = self.static_mask.view(batch, length, *([1] * (x.dim() - 1)))
+            return x.view(batch, length, *x.shape[1:]).masked_fill(~keep, fill)
         out = x.new_full((batch * length, *x.shape[1:]), fill)
         out[self.pad_indices] = x
         return out.view(batch, length, *x.shape[1:])
@@ -168,7 +186,7 @@ class SdpaKernel(Kernel):
     ) -> tuple[Tensor, Tensor] | None:
         # The banded kernel reads query, key and value from one buffer with w zero rows before the tokens and
         # w plus the last block's padding after them; qkv written there saves it a copy.
-        if not _is_banded(batch, window):
+        if batch.static_mask is not None or not _is_banded(batch, window):
             return None
         tokens = batch.num_tokens
         block = _band_block(window, dtype, training=False)
@@ -180,6 +198,9 @@ class SdpaKernel(Kernel):
         self, qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float = 0.0,
         deterministic: bool = False, buffer: Tensor | None = None,
     ) -> Tensor:
+        if batch.static_mask is not None:
+            _no_buffer(self, buffer)
+            return _static(qkv, batch, window, dropout_p, sdpa=True)[0]
         if _is_banded(batch, window):
             return _sdpa_banded(qkv, batch, window, dropout_p, buffer)
         _no_buffer(self, buffer)
@@ -200,7 +221,10 @@ class EagerKernel(Kernel):
     ) -> Tensor | tuple[Tensor, Tensor]:
         """With return_weights, also the probabilities (sequences, heads, longest, longest), zero at padding."""
         _no_buffer(self, buffer)
-        out, probs = _eager(qkv, batch, window, dropout_p)
+        if batch.static_mask is not None:
+            out, probs = _static(qkv, batch, window, dropout_p, sdpa=False)
+        else:
+            out, probs = _eager(qkv, batch, window, dropout_p)
         return (out, probs) if return_weights else out
 
 
@@ -232,6 +256,11 @@ class FlashVarlenKernel(Kernel):
     ) -> Tensor:
         _no_buffer(self, buffer)
         self.check(qkv.device, qkv.dtype)
+        if batch.static_mask is not None:
+            raise ValueError(
+                "attn_implementation='flash_attention_2' runs on packed tokens only, not on the static padded "
+                "layout of torch.compile / torch.export; use attn_implementation='sdpa' there"
+            )
         from flash_attn import flash_attn_varlen_func
 
         if window is not None and batch.columns is not None and _is_banded(batch, window):
@@ -546,3 +575,35 @@ def _eager(qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float) 
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(dtype)
     probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
     return _unpad(probs @ vp, batch), probs * valid[:, None, :, None]
+
+
+# ----- static padded layout (torch.compile / torch.export) -----
+
+
+def _static(
+    qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float, sdpa: bool
+) -> tuple[Tensor, Tensor | None]:
+    """Attention on the static layout: qkv (batch × length, 3, heads, head_dim) of every position, padding
+    masked as keys, the window by column. Returns the output (batch × length, heads, head_dim) and, for the
+    eager math, the probabilities (batch, heads, length, length), zero at padding.
+
+    A padding query sees every position (its output is discarded), so that no row of the softmax is empty.
+    """
+    n, length = batch.pad_shape
+    valid = batch.static_mask
+    q, k, v = qkv.view(n, length, *qkv.shape[1:]).permute(2, 0, 3, 1, 4)  # (batch, heads, length, head_dim)
+    allowed = valid[:, None, None, :]  # (batch, 1, 1, length)
+    if window is not None:
+        idx = torch.arange(length, device=qkv.device)
+        allowed = allowed & ((idx.view(-1, 1) - idx.view(1, -1)).abs() <= window)
+    allowed = allowed | ~valid[:, None, :, None]  # (batch, 1, length, length)
+    if sdpa:
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=_additive(allowed, qkv.dtype), dropout_p=dropout_p)
+        return o.transpose(1, 2).reshape(qkv.shape[0], *qkv.shape[2:]), None
+    dtype = qkv.dtype
+    bias = torch.zeros(allowed.shape, dtype=dtype, device=qkv.device).masked_fill(~allowed, torch.finfo(dtype).min)
+    scores = q @ k.transpose(-1, -2) * qkv.shape[-1] ** -0.5 + bias  # (batch, heads, length, length)
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(dtype)
+    probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
+    out = (probs @ v).transpose(1, 2).reshape(qkv.shape[0], *qkv.shape[2:])
+    return out, probs * valid[:, None, :, None]

@@ -542,11 +542,15 @@ class ModernBertModel(ModernBertPreTrainedModel):
             return self.forward_packed(input_ids, batch, inputs_embeds, position_ids, *flags)
         if max_seqlen is not None:
             raise ValueError("max_seqlen goes with packed input (cu_seqlens); a padded input needs neither")
-        shape = _check_padded(self.config, input_ids, inputs_embeds, attention_mask, position_ids)
+        static = torch.compiler.is_compiling()  # torch.compile / torch.export: no data-dependent shapes
+        shape = _check_padded(self.config, input_ids, inputs_embeds, attention_mask, position_ids, static)
         device = (input_ids if input_ids is not None else inputs_embeds).device
         if attention_mask is None:
             attention_mask = torch.ones(shape, dtype=torch.bool, device=device)
-        batch = AttnBatch.from_attention_mask(attention_mask.to(device))
+        if static:
+            batch = AttnBatch.from_attention_mask_static(attention_mask.to(device))
+        else:
+            batch = AttnBatch.from_attention_mask(attention_mask.to(device))
         ids = batch.pack(input_ids) if input_ids is not None else None
         embeds = batch.pack(inputs_embeds) if inputs_embeds is not None else None
         # Rotary positions are column indices, as in the reference (masks with holes or left padding too).
@@ -599,6 +603,12 @@ class _TaskModel(ModernBertPreTrainedModel):
 
     def _pool(self, x: Tensor, batch: AttnBatch) -> Tensor:
         """(tokens, hidden) -> (batch, hidden): first token ([CLS]) or mean over real tokens."""
+        if batch.static_mask is not None:
+            mask = batch.static_mask
+            x = x.view(*mask.shape, x.shape[-1])  # (batch, length, hidden)
+            if self.config.classifier_pooling == "cls":
+                return x[torch.arange(mask.shape[0], device=x.device), mask.int().argmax(1)]
+            return (x * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).to(x.dtype)
         if min(batch.seqlens, default=1) == 0:
             raise ValueError("attention_mask has a row with no tokens; every sequence needs at least one")
         cu = batch.cu_seqlens.to(x.device).long()
@@ -675,6 +685,11 @@ class ModernBertForMaskedLM(_TaskModel):
         if labels is not None:
             labels = _check_labels(labels, enc.batch, x.shape[0], "labels")
         if self.config.sparse_prediction and labels is not None:
+            if enc.batch.static_mask is not None:
+                raise ValueError(
+                    "sparse_prediction with labels gives a data-dependent shape, which torch.compile(fullgraph=True)"
+                    " and torch.export cannot trace; set config.sparse_prediction=False to compile the loss"
+                )
             keep = labels != self.config.sparse_pred_ignore_index
             x, labels = x[keep], labels[keep]
             logits = self.decoder(self.head(x))  # (labelled, vocab)
@@ -827,8 +842,11 @@ class ModernBertForQuestionAnswering(_TaskModel):
             start = start_positions.to(logits.device).view(-1).clamp(0, ignored)
             end = end_positions.to(logits.device).view(-1).clamp(0, ignored)
             if enc.batch.padded:
-                real = torch.zeros(enc.batch.pad_shape, dtype=torch.bool, device=logits.device).view(-1)
-                real[enc.batch.pad_indices] = True
+                if enc.batch.static_mask is not None:
+                    real = enc.batch.static_mask.to(logits.device)
+                else:
+                    real = torch.zeros(enc.batch.pad_shape, dtype=torch.bool, device=logits.device).view(-1)
+                    real[enc.batch.pad_indices] = True
                 real = F.pad(real.view(enc.batch.pad_shape), (0, 1), value=True)  # column `ignored` stays
                 rows = torch.arange(len(start), device=logits.device)
                 start = start.masked_fill(~real[rows, start], ignored)
@@ -894,10 +912,10 @@ class ModernBertForMultipleChoice(_TaskModel):
 # ----- input checks (clear errors instead of tracebacks from inside torch) -----
 
 
-def _check_ids(config: ModernBertConfig, input_ids: Tensor) -> None:
+def _check_ids(config: ModernBertConfig, input_ids: Tensor, static: bool = False) -> None:
     if input_ids.dtype not in (torch.long, torch.int, torch.int16, torch.uint8, torch.int8):
         raise ValueError(f"input_ids must be an integer tensor (torch.long), got dtype {input_ids.dtype}")
-    if input_ids.numel():
+    if input_ids.numel() and not static:  # the range check reads values: not while tracing
         lo, hi = int(input_ids.min()), int(input_ids.max())
         if lo < 0 or hi >= config.vocab_size:
             bad = lo if lo < 0 else hi
@@ -913,6 +931,7 @@ def _check_padded(
     inputs_embeds: Tensor | None,
     attention_mask: Tensor | None,
     position_ids: Tensor | None,
+    static: bool = False,
 ) -> tuple[int, int]:
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("pass exactly one of input_ids or inputs_embeds")
@@ -926,7 +945,7 @@ def _check_padded(
             )
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}")
-        _check_ids(config, input_ids)
+        _check_ids(config, input_ids, static)
         shape = tuple(input_ids.shape)
     else:
         if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != config.hidden_size:
@@ -944,7 +963,9 @@ def _check_padded(
             raise ValueError(
                 f"attention_mask has shape {tuple(attention_mask.shape)} but the input has shape {shape}"
             )
-        if attention_mask.dtype.is_floating_point and not torch.all((attention_mask == 0) | (attention_mask == 1)):
+        if attention_mask.dtype.is_floating_point and not static and not torch.all(
+            (attention_mask == 0) | (attention_mask == 1)
+        ):
             raise ValueError("attention_mask must hold only 0 and 1 (1 = real token, 0 = padding)")
     if position_ids is not None and tuple(position_ids.shape) not in (shape, (1, shape[1])):
         raise ValueError(f"position_ids has shape {tuple(position_ids.shape)} but the input has shape {shape}")
@@ -994,6 +1015,8 @@ def _check_labels(labels: Tensor, batch: AttnBatch, tokens: int, name: str) -> T
         return labels
     if tuple(labels.shape) != batch.pad_shape:
         raise ValueError(f"{name} has shape {tuple(labels.shape)} but the input has shape {batch.pad_shape}")
+    if batch.static_mask is not None:  # every position is a token: padding is ignored by its label
+        labels = labels.to(batch.static_mask.device).masked_fill(~batch.static_mask, -100)
     return batch.pack(labels.to(batch.pad_indices.device))
 
 

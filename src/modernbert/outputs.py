@@ -1,15 +1,29 @@
-"""Model outputs: attribute and key access like transformers' ModelOutput, and `to_tuple` in its field order."""
+"""Model outputs: attribute and key access like transformers' ModelOutput, and `to_tuple` in its field order.
+
+Each output class is a registered pytree node, so torch.export and torch.compile pass outputs through.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Any
 
+import torch.utils._pytree as pytree
+
 
 class ModelOutput(OrderedDict):
     """Output with attribute and key access, like transformers' ModelOutput; `None` fields are left out."""
 
     _fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        pytree.register_pytree_node(
+            cls,
+            lambda out: (list(out.values()), list(out.keys())),
+            lambda values, keys: cls(**dict(zip(keys, values))),
+            serialized_type_name=f"{cls.__module__}.{cls.__qualname__}",
+        )
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = set(kwargs) - set(self._fields)
