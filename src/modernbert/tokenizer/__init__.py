@@ -3,7 +3,7 @@
 `Tokenizer` loads the files `transformers.AutoTokenizer` loads (tokenizer.json, tokenizer_config.json,
 special_tokens_map.json) and reproduces the output of transformers' fast tokenizer for the arguments it
 supports: ids, attention masks, offsets, special-token masks, overflow with stride, padding, truncation,
-decoding.
+decoding and the addition of tokens.
 
     tok = Tokenizer.from_pretrained("answerdotai/ModernBERT-base")
     enc = tok(["The capital of France is [MASK]."], padding=True, return_tensors="pt")

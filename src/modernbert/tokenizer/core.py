@@ -25,6 +25,7 @@ from .special_tokens import (
     SpecialTokensMixin,
     as_added_token,
     from_config,
+    plan_additions,
     token_content,
 )
 
@@ -153,7 +154,17 @@ class Tokenizer(SpecialTokensMixin):
             name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
             token=token, subfolder=subfolder, **kwargs,
         )
-        return cls(backend, config, name_or_path=os.fspath(name_or_path))
+        tokenizer = cls(backend, config, name_or_path=os.fspath(name_or_path))
+        tokenizer._flag_special_tokens()
+        return tokenizer
+
+    def _flag_special_tokens(self) -> None:
+        """Mark every named and extra special token special in the backend, keeping its other flags, as
+        transformers' from_pretrained does after loading (a folder may hold one as a plain added token)."""
+        added = {t.content: t for t in self._backend.get_added_tokens_decoder().values()}
+        contents = dict.fromkeys(t for t in [*self._special_tokens.values(), *self._extra_special_tokens] if t)
+        tokens = [added.get(c) or AddedToken(c, special=True, normalized=False) for c in contents]
+        self._backend.add_special_tokens(tokens)
 
     def save_pretrained(self, save_directory: str | os.PathLike[str]) -> tuple[str, str, str]:
         """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json (each atomically) and return
@@ -272,6 +283,62 @@ class Tokenizer(SpecialTokensMixin):
             raise ValueError("token_ids_1 must be None when already_has_special_tokens=True")
         special = set(self.all_special_ids)
         return [1 if int(i) in special else 0 for i in to_py(token_ids_0)]
+
+    # ----- adding tokens -----
+
+    def add_tokens(
+        self, new_tokens: str | AddedToken | Sequence[str | AddedToken], special_tokens: bool = False
+    ) -> int:
+        """Add tokens to the vocabulary, as transformers does, and return how many the backend added.
+
+        A new token gets the next id after the whole vocabulary (so `len(tok)` grows: resize the model's
+        embeddings to it) and is never split. A token already in the vocabulary keeps its id; one already added
+        with the same flags is not counted.
+
+        new_tokens: a str, an `AddedToken` (to choose lstrip, rstrip, single_word, normalized) or a list.
+        special_tokens: add them as special tokens, which `decode(skip_special_tokens=True)` skips (a str
+            becomes a special, unnormalized token); they get no name: `add_special_tokens` gives one.
+        """
+        if not new_tokens:
+            return 0
+        if isinstance(new_tokens, (str, AddedToken)):
+            new_tokens = [new_tokens]
+        if not isinstance(new_tokens, (list, tuple)) or not all(isinstance(t, (str, AddedToken)) for t in new_tokens):
+            raise TokenizerInputError(
+                f"new_tokens must be a str, an AddedToken or a list of them, got {new_tokens!r:.80}"
+            )
+        with self._lock:
+            add = self._backend.add_special_tokens if special_tokens else self._backend.add_tokens
+            return add(list(new_tokens))
+
+    def add_special_tokens(
+        self,
+        special_tokens_dict: Mapping[str, str | AddedToken | Sequence[str | AddedToken]],
+        replace_extra_special_tokens: bool = True,
+        *,
+        replace_additional_special_tokens: bool | None = None,
+    ) -> int:
+        """Set named special tokens and extra special tokens, adding the new ones to the vocabulary, as
+        transformers does; returns how many tokens were added.
+
+            tok.add_special_tokens({"bos_token": "<s>", "extra_special_tokens": ["<ent>", "</ent>"]})
+
+        special_tokens_dict: a special token name (`bos_token`, ..., `mask_token`) -> a str or an `AddedToken`,
+            and `extra_special_tokens` (or `additional_special_tokens`) -> a list of them. A str is added as a
+            special token that is neither normalized nor stripped.
+        replace_extra_special_tokens: a new list replaces `extra_special_tokens` (the old ones stay in the
+            vocabulary); False appends the tokens that are not in it yet.
+        replace_additional_special_tokens: the transformers 4 name of `replace_extra_special_tokens`.
+        """
+        if replace_additional_special_tokens is not None:
+            replace_extra_special_tokens = replace_additional_special_tokens
+        named, extra, to_add = plan_additions(
+            special_tokens_dict, self._extra_special_tokens, replace=replace_extra_special_tokens
+        )
+        for name, token in named.items():
+            setattr(self, name, token)
+        self._extra_special_tokens = extra
+        return self.add_tokens(to_add, special_tokens=True)
 
     # ----- encoding -----
 
