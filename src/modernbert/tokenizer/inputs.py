@@ -10,13 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-
-class TokenizerInputError(TypeError, ValueError):
-    """Invalid input to the tokenizer.
-
-    It is both a `TypeError` and a `ValueError`, so that code written against transformers (which raises one
-    or the other, depending on the case) keeps catching it.
-    """
+from ..errors import TokenizerInputError
 
 
 def is_int(x: Any) -> bool:
