@@ -7,9 +7,12 @@ Folders, file names and atomic writes live in hub.py. Model classes reach this m
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
+import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +25,17 @@ from .errors import LoadWarning
 from .hub import (
     BIN_INDEX_NAME,
     BIN_NAME,
+    BIN_SHARD_NAME,
     CONFIG_NAME,
     DTYPE_ALIASES,
     MODEL_PATTERNS,
     SAFETENSORS_INDEX_NAME,
     SAFETENSORS_NAME,
+    SAFETENSORS_SHARD_NAME,
+    atomic_folder,
+    is_weight_file,
     read_json,
     resolve_folder,
-    write_atomic,
 )
 
 # ----- reading weights -----
@@ -339,20 +345,153 @@ def resolve_dtype(dtype: str | torch.dtype | None, config: ModernBertConfig) -> 
 
 # ----- saving -----
 
+DEFAULT_MAX_SHARD_SIZE = "5GB"
+# Units of max_shard_size as transformers and huggingface_hub read them (KB, MB... are powers of ten).
+_SIZE_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
-def save_model(model: nn.Module, folder: str | os.PathLike, safe_serialization: bool = True) -> None:
-    """config.json + model.safetensors in the reference's key layout; the tied decoder is not stored."""
-    from safetensors.torch import save
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    config: ModernBertConfig = model.config
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    if config.tie_word_embeddings:
+def shard_size_bytes(size: int | str) -> int:
+    """`max_shard_size` in bytes: an int, or a number and a unit ("500MB", "5GB", "1.5GiB")."""
+    if isinstance(size, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGT]i?B)\s*", size, flags=re.IGNORECASE)
+        value = int(float(match[1]) * _SIZE_UNITS[match[2].upper()]) if match else 0
+    else:
+        value = size if isinstance(size, int) and not isinstance(size, bool) else 0
+    if value <= 0:
+        raise ValueError(
+            f"max_shard_size={size!r} is not a size: pass a positive number of bytes, or a number and a unit "
+            "such as '500MB', '5GB' or '2GiB'"
+        )
+    return value
+
+
+def _state_to_save(model: nn.Module, state_dict: Mapping[str, Tensor] | None) -> dict[str, Tensor]:
+    """The tensors to store, on the CPU and contiguous, in the reference's layout: the tied decoder is not
+    stored (the loader ties it again)."""
+    source = model.state_dict() if state_dict is None else state_dict
+    if not isinstance(source, Mapping):
+        raise ValueError(f"state_dict= must be a dict of tensor names to tensors, not {type(source).__name__}")
+    bad = [k for k, v in source.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
+    if bad:
+        raise ValueError(f"state_dict= must map tensor names (str) to tensors; these do not: {bad[:5]}")
+    state = {k: v.detach().contiguous().cpu() for k, v in source.items()}
+    if getattr(model.config, "tie_word_embeddings", False):
         state.pop("decoder.weight", None)
-    dtype = next(iter(state.values())).dtype
+    if not state:
+        raise ValueError("nothing to save: the state dict is empty")
+    return state
+
+
+def _split_shards(state: dict[str, Tensor], limit: int) -> list[list[str]]:
+    """Tensor names per shard, in the state dict's order, as huggingface_hub splits them: a shard is closed
+    when the next tensor would take it over `limit`; a tensor larger than `limit` gets a shard of its own."""
+    shards: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for key, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if nbytes > limit:
+            shards.append([key])
+            continue
+        if current and size + nbytes > limit:
+            shards.append(current)
+            current, size = [], 0
+        current.append(key)
+        size += nbytes
+    if current:
+        shards.append(current)
+    return shards
+
+
+def _serialize(shard: dict[str, Tensor], safe: bool) -> bytes | memoryview:
+    if safe:
+        from safetensors.torch import save
+
+        return save(shard, metadata={"format": "pt"})
+    buffer = io.BytesIO()
+    torch.save(shard, buffer)
+    return buffer.getbuffer()
+
+
+def _is_saved_file(name: str) -> bool:
+    """A file a save writes, or one of another weight layout that would confuse a loader afterwards."""
+    return name == CONFIG_NAME or is_weight_file(name)
+
+
+def save_model(
+    model: nn.Module,
+    folder: str | os.PathLike,
+    *,
+    state_dict: Mapping[str, Tensor] | None = None,
+    max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
+    safe_serialization: bool = True,
+    is_main_process: bool = True,
+    push_to_hub: bool = False,
+    variant: str | None = None,
+    token: str | bool | None = None,
+    save_peft_format: bool = True,
+    save_original_format: bool = True,
+    **unknown: Any,
+) -> None:
+    """Write `model` to `folder` as transformers does: config.json and the weights in the reference's key
+    layout (the tied decoder is not stored), replacing the folder as a whole.
+
+    folder: the checkpoint folder; made when missing. Other files in it (a tokenizer, a README, subfolders)
+        are kept; config.json and every weights file of an earlier save, of any layout, are replaced.
+    state_dict: the tensors to save instead of the model's own, in the same key layout.
+    max_shard_size: the largest weights file, in bytes or as "500MB" / "5GB" / "2GiB". A model over it is
+        written as model-00001-of-0000N.safetensors ... with model.safetensors.index.json (or
+        pytorch_model-0000i-of-0000N.bin with pytorch_model.bin.index.json); one tensor larger than it gets a
+        file of its own. transformers 5 defaults to "50GB"; this keeps 4.x's and huggingface_hub's "5GB".
+    safe_serialization: True writes safetensors; False writes pytorch_model.bin (`torch.save` of the state).
+    is_main_process: False writes nothing (the other ranks of a distributed run).
+    push_to_hub, variant: not supported (an error says what to do instead).
+    token, save_peft_format, save_original_format: accepted for code written for transformers; they change
+        nothing here (no hub upload, no adapters, weights are always stored in the original format).
+
+    The save is atomic for the folder as a whole (`modernbert.hub.atomic_folder`): after a crash or a kill at
+    any moment the folder holds the old checkpoint or the new one, never new weights with an old config, and
+    a later save removes what a killed one left behind. Where the folder cannot be swapped in one step (not
+    Linux, a mount point, a read-only parent, a filesystem without RENAME_EXCHANGE) each file is replaced
+    atomically instead, with a warning. A full disk raises `modernbert.errors.DiskFullError` and leaves the
+    old checkpoint intact. Unknown keywords raise a TypeError.
+    """
+    del token, save_peft_format, save_original_format  # no effect here, see above
+    if unknown:
+        raise TypeError(f"save_pretrained() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    if push_to_hub:
+        raise ValueError(
+            "push_to_hub=True is not supported: save to a folder, then upload it with "
+            "huggingface_hub.upload_folder(repo_id=..., folder_path=folder)"
+        )
+    if variant is not None:
+        raise ValueError(f"variant={variant!r} is not supported: save each variant to a folder of its own")
+    limit = shard_size_bytes(max_shard_size)
+    if not is_main_process:
+        return
+    state = _state_to_save(model, state_dict)
+    config: ModernBertConfig = model.config
+    dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
     config = config.replace(
         architectures=[type(model).__name__], dtype=str(dtype).removeprefix("torch."), extra=dict(config.extra)
     )
-    write_atomic(folder / SAFETENSORS_NAME, save(state, metadata={"format": "pt"}))
-    write_atomic(folder / CONFIG_NAME, config.to_json_string().encode())
+    shards = _split_shards(state, limit)
+    total_size = sum(v.numel() * v.element_size() for v in state.values())
+    if len(shards) == 1:
+        names = [SAFETENSORS_NAME if safe_serialization else BIN_NAME]
+    else:
+        pattern = SAFETENSORS_SHARD_NAME if safe_serialization else BIN_SHARD_NAME
+        names = [pattern.format(index=i + 1, total=len(shards)) for i in range(len(shards))]
+    with atomic_folder(folder, drop=_is_saved_file, needed=total_size) as out:
+        for name, keys in zip(names, shards):
+            out.write(name, _serialize({k: state[k] for k in keys}, safe_serialization))
+        if len(shards) > 1:
+            index = {
+                "metadata": {"total_parameters": sum(p.numel() for p in model.parameters()),
+                             "total_size": total_size},
+                "weight_map": {k: name for name, keys in zip(names, shards) for k in keys},
+            }
+            text = json.dumps(index, indent=2, sort_keys=True) + "\n"
+            out.write(SAFETENSORS_INDEX_NAME if safe_serialization else BIN_INDEX_NAME, text.encode())
+        out.write(CONFIG_NAME, config.to_json_string().encode())
