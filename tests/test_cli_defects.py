@@ -335,22 +335,3 @@ def test_pretrain_help_says_each_default_once(cli) -> None:
     assert "modernbert pretrain" in text and "--train-data" in text
     assert "(default:" in text
     assert not re.search(r"\(default: [^)]*\)\s*\(default:", text), text
-
-
-def test_shim_shapes_leave_the_run_contract_alone() -> None:
-    """The transitional mapping of `cli.models` (for the generic `Pipeline.run` shim) is the identity on the
-    per-input shapes `run` documents, so it changes nothing once `run` is the shape-stable core."""
-    from modernbert.cli.models import _SHIM_SHAPES
-
-    candidate = {"score": 0.5, "token": 1, "token_str": "a", "sequence": "a"}
-    contract = {
-        "fill-mask": [[[candidate], [candidate]], [[candidate, candidate]]],  # one list per mask
-        "question-answering": [[{"score": 0.5, "start": 0, "end": 1, "answer": "a"}], []],
-        "text-classification": [[{"label": "yes", "score": 0.5}], [{"label": "no", "score": 0.1}] * 2],
-        "token-classification": [[], [{"entity_group": "PER", "score": 0.5, "word": "a", "start": 0, "end": 1}]],
-        "sentence-embeddings": [[0.1, 0.2], [0.3]],
-    }
-    assert set(contract) == set(_SHIM_SHAPES)
-    for task, results in contract.items():
-        for result in results:
-            assert _SHIM_SHAPES[task](result) == result, task

@@ -128,3 +128,19 @@ def test_multiple_choice_shape(tiny_checkpoint):
     ids, mask = padded_batch([5, 5])
     with pytest.raises(ValueError, match=r"multiple choice needs input_ids with 3 dimensions"):
         model(ids, mask)
+
+
+class _Custom:
+    pass
+
+
+def test_pickled_code_in_bin_is_refused_clearly(tiny_checkpoint, tmp_path):
+    folder = copy_checkpoint(tiny_checkpoint("ModernBertModel"), tmp_path / "ckpt")
+    (folder / "model.safetensors").unlink()
+    torch.save({"weights": _Custom()}, folder / "pytorch_model.bin")
+    with pytest.raises(ValueError, match="refuses to run code") as info:
+        M.ModernBertModel.from_pretrained(folder)
+    assert "weights_only" not in str(info.value) and "corrupt" not in str(info.value)
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04 not a checkpoint")
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        M.ModernBertModel.from_pretrained(folder)

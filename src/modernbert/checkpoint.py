@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import pickle
 import re
 import warnings
 from collections.abc import Iterator, Mapping
@@ -54,6 +55,13 @@ def _load_safetensors(path: Path) -> dict[str, Tensor]:
 def _load_bin(path: Path) -> dict[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "allowed global" not in str(e) and "Unsupported global" not in str(e):
+            raise ValueError(f"{path} is not a readable PyTorch weights file (truncated or corrupt?)") from None
+        raise ValueError(
+            f"{path} holds Python objects that only load by running code from the file (pickle), and this "
+            "package refuses to run code from a checkpoint. Use a safetensors checkpoint of this model"
+        ) from None
     except Exception as e:
         raise ValueError(f"{path} is not a readable PyTorch weights file (truncated or corrupt?): {e}") from None
     if not isinstance(state, dict):

@@ -440,7 +440,8 @@ class ModernBertPreTrainedModel(nn.Module):
         return checkpoint.load_model(cls, name_or_path, **kwargs)
 
     def save_pretrained(self, folder: str, **kwargs: Any) -> None:
-        """Write config.json and model.safetensors (atomically) in the reference's layout."""
+        """Write config.json and the weights in the reference's layout, replacing the folder as a whole; see
+        `modernbert.checkpoint.save_model` for state_dict=, max_shard_size= and safe_serialization=."""
         checkpoint.save_model(self, folder, **kwargs)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
+from ..errors import CLIError
 
-class CLIError(Exception):
-    """A bad input: printed as one line ``error: ...`` on stderr, exit code 2."""
+__all__ = ["CLIError", "Parser", "one_line"]
 
 
 class Parser(argparse.ArgumentParser):

@@ -198,34 +198,7 @@ def load_sentence_pipeline(args: argparse.Namespace, **settings: Any) -> Any:
 
 def run_pipeline(pipe: Any, inputs: list[Any], **options: Any) -> list[Any]:
     """``pipe.run(inputs, **options)``: one JSON-safe result per input, in the shape the task's `run` documents."""
-    shape = _SHIM_SHAPES.get(pipe.task)
-    results = pipe.run(inputs, **options)
-    return [shape(r) for r in results] if shape is not None else results
-
-
-# Transitional, while pipelines/base.py's `run` is the generic shim over `__call__` (issue 12): the shim gives
-# `__call__`'s shapes (a one-mask text's candidates bare, a single answer bare, the result of a one-input list
-# nested once more). Each function maps those to the per-input shape `run` documents and leaves that shape as
-# it is, so it does nothing once `run` is the shape-stable core: delete `_SHIM_SHAPES` then.
-def _per_mask(r: Any) -> Any:
-    return [r] if r and isinstance(r[0], dict) else r
-
-
-def _answers(r: Any) -> Any:
-    return r if isinstance(r, list) else [r]
-
-
-def _unnest(r: Any) -> Any:
-    return r[0] if len(r) == 1 and isinstance(r[0], list) else r
-
-
-_SHIM_SHAPES = {
-    "fill-mask": _per_mask,
-    "question-answering": _answers,
-    "text-classification": _unnest,
-    "token-classification": _unnest,
-    "sentence-embeddings": _unnest,
-}
+    return pipe.run(inputs, **options)
 
 
 def max_tokens(pipe: Any) -> int:
