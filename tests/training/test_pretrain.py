@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -15,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from modernbert.training import build_arg_parser, config_from_args, pretrain, unigram_baseline
+from modernbert.training import PretrainConfig, build_arg_parser, config_from_args, pretrain, unigram_baseline
 from modernbert.training.data import (
     IGNORE_INDEX,
     PackedBatchStream,
@@ -246,3 +247,20 @@ def test_command_line_parser(tiny_data, tmp_path, capsys):
     rc = pretrain_module.main(["--train-data", tiny_data["train"], "--heldout-data", "none",
                                "--tokenizer", "/nonexistent", "--out-dir", str(tmp_path / "x")])
     assert rc == 2 and "tokenizer.json" in capsys.readouterr().err
+
+
+def test_help_has_one_line_of_text_and_one_default_per_flag():
+    import re
+
+    parser = build_arg_parser(prog="modernbert pretrain")
+    options = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    assert len(options) == len(dataclasses.fields(PretrainConfig))
+    for action in options:
+        assert action.help and action.help.split(" (default")[0] != action.dest.replace("_", " "), action.dest
+    text = " ".join(parser.format_help().split())
+    blocks = re.split(r" (?=--[a-z][a-z0-9-]+(?: [A-Z]+|,| \{| --))", text.split("options:", 1)[1])
+    per_flag = {b.split()[0].rstrip(","): len(re.findall(r"\(default", b)) for b in blocks if b.startswith("--")}
+    assert len(per_flag) == len(options)
+    assert all(n == 1 for n in per_flag.values()), {k: n for k, n in per_flag.items() if n != 1}
+    assert "--lr X peak learning rate of the warmup-stable-decay schedule (default: 0.002)" in text
+    assert "--bf16, --no-bf16 bf16 autocast, on CPU or CUDA (default: off)" in text

@@ -2,8 +2,13 @@
 
     from modernbert.training import PretrainConfig, pretrain
     metrics = pretrain(PretrainConfig(train_data="data/corpus/train.jsonl", tokenizer="data/tokenizer", steps=100))
+
+The pieces every trainer and resumable job shares: `Checkpointer` (atomic, verified checkpoints and a resume
+that falls back), `RunLog` (the run's JSONL log, every step exactly once), `check_resume_inputs` (what a
+resume must not change) and `choose_threads`.
 """
 
+from .checkpointer import Checkpointer
 from .pretrain import (
     PretrainConfig,
     add_pretrain_arguments,
@@ -16,11 +21,18 @@ from .pretrain import (
     unigram_baseline,
     wsd_factor,
 )
+from .runinputs import check_resume_inputs
+from .runlog import RunLog
+from .threads import choose_threads
 
 __all__ = [
+    "Checkpointer",
     "PretrainConfig",
+    "RunLog",
     "add_pretrain_arguments",
     "build_arg_parser",
+    "check_resume_inputs",
+    "choose_threads",
     "config_from_args",
     "evaluate",
     "export_pretrained",

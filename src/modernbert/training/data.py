@@ -26,6 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import hub
+from .runinputs import file_sha256
+
 IGNORE_INDEX = -100
 
 
@@ -67,9 +70,9 @@ def load_tokenizer(folder: str | os.PathLike):
     """Load ``tokenizer.json`` from a tokenizer folder (as written by ``scripts/train_tokenizer.py``)."""
     from tokenizers import Tokenizer
 
-    path = Path(folder) / "tokenizer.json"
+    path = Path(folder) / hub.TOKENIZER_FILE
     if not path.is_file():
-        raise ValueError(f"tokenizer folder {folder} has no tokenizer.json")
+        raise ValueError(f"tokenizer folder {folder} has no {hub.TOKENIZER_FILE}")
     return Tokenizer.from_file(str(path))
 
 
@@ -79,22 +82,39 @@ def read_documents(path: str | os.PathLike) -> list[str]:
     if not path.is_file():
         raise ValueError(f"data file {path} does not exist")
     docs: list[str] = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            if path.suffix == ".jsonl":
-                try:
-                    text = json.loads(line)["text"]
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise ValueError(f"{path}:{n} is not a JSON object with a 'text' field") from None
-            else:
-                text = line.rstrip("\n")
-            if text.strip():
-                docs.append(text)
+    try:
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                if path.suffix == ".jsonl":
+                    try:
+                        text = json.loads(line)["text"]
+                    except (json.JSONDecodeError, KeyError, TypeError):
+                        raise ValueError(f"{path}:{n} is not a JSON object with a 'text' field") from None
+                else:
+                    text = line.rstrip("\n")
+                if text.strip():
+                    docs.append(text)
+    except UnicodeDecodeError:
+        raise ValueError(_decode_error(path)) from None
     if not docs:
         raise ValueError(f"data file {path} holds no documents")
     return docs
+
+
+def _decode_error(path: Path) -> str:
+    """Where the first invalid UTF-8 of a file is: line, column and byte."""
+    with path.open("rb") as f:
+        for n, line in enumerate(f, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return (
+                    f"{path}:{n}: not valid UTF-8 (byte 0x{line[e.start]:02x} at column {e.start + 1}); "
+                    "the corpus must be UTF-8 text: convert the file (e.g. iconv -f latin1 -t utf-8) or fix the line"
+                )
+    return f"{path} is not valid UTF-8 text"
 
 
 @dataclass
@@ -113,18 +133,10 @@ class TokenizedCorpus:
         return int(self.offsets[-1])
 
 
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_path(data: str | os.PathLike, tokenizer_dir: str | os.PathLike, cache_dir: str | os.PathLike) -> Path:
     """Where ``tokenize_corpus`` caches the tokens of ``data`` under ``tokenizer_dir``."""
     key = hashlib.sha256(
-        (_file_hash(Path(data)) + _file_hash(Path(tokenizer_dir) / "tokenizer.json")).encode()
+        (file_sha256(data) + file_sha256(Path(tokenizer_dir) / hub.TOKENIZER_FILE)).encode()
     ).hexdigest()[:16]
     return Path(cache_dir) / f"{Path(data).stem}-{key}.npz"
 
@@ -150,11 +162,8 @@ def tokenize_corpus(
         tokens=np.concatenate(parts) if parts else np.zeros(0, np.int32), offsets=np.cumsum(lengths)
     )
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as f:
+        with hub.atomic_write(cached) as f:
             np.savez(f, tokens=corpus.tokens, offsets=corpus.offsets)
-        os.replace(tmp, cached)
     return corpus
 
 
@@ -282,10 +291,14 @@ class PackedBatchStream:
         self._plan_epoch: int | None = None
         self._order = np.zeros(0, np.int64)
         self._bounds = np.zeros(1, np.int64)
-        if self._steps_in(0) == 0:
+        total = int((chunks[:, 1] - chunks[:, 0]).sum()) + 2 * len(chunks)  # [CLS] and [SEP] of each
+        if total < capacity * world_size:
+            most = total // world_size * world_size
             raise ValueError(
-                f"the training data ({corpus.num_tokens} tokens) does not fill one batch per rank "
-                f"({world_size} ranks); use smaller batch_tokens or more data"
+                f"the training data is too small for one batch: {total} tokens in {len(chunks)} sequence(s) "
+                f"([CLS]/[SEP] included), and one step takes {capacity} tokens on each of {world_size} rank(s) "
+                f"= {capacity * world_size}; use more data"
+                + (f", or at most {most} tokens per step (batch_tokens, with seq_len no larger)" if most > 0 else "")
             )
 
     def _plan(self, epoch: int) -> None:

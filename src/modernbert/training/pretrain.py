@@ -12,14 +12,17 @@ One entry point, ``pretrain(PretrainConfig(...)) -> dict``; ``main(argv)`` is th
 * Held-out evaluation every ``eval_every`` steps: MLM loss, accuracy on all selected tokens and on the
   tokens shown as ``[MASK]``, on a fixed held-out set masked once with ``eval_seed``; the unigram baseline
   (always predict the most frequent training token) on the same positions.
-* Checkpoints every ``save_every`` steps, written atomically (temporary file, then rename): model,
-  optimizer, scheduler, RNG states, data position, step, token count, time and the loss history.
-  ``resume=True`` continues from the newest one; the masking of every step is seeded by
-  ``(seed, step, rank)`` and the data order by ``(seed, epoch)``, so an interrupted and resumed run
-  takes the same steps, with the same losses and weights, as an uninterrupted one.
+* Checkpoints every ``save_every`` steps through ``Checkpointer`` (atomic, with a checksum): model,
+  optimizer, scheduler, RNG states, data position, step, token count, time, the loss history and the
+  inputs the run must keep. ``resume=True`` continues from the newest intact one (after checking those
+  inputs); the masking of every step is seeded by ``(seed, step, rank)`` and the data order by
+  ``(seed, epoch)``, so an interrupted and resumed run takes the same steps, with the same losses and
+  weights, as an uninterrupted one. ``log.jsonl`` (``RunLog``) holds every step's records exactly once.
 * ``torchrun --nproc_per_node N`` runs DistributedDataParallel (gloo on CPU, nccl on CUDA) without
   changes: every rank takes its own share of packed batches, rank 0 evaluates, logs and writes files.
 * At the end, the model (``save_pretrained``) and the tokenizer files are exported to ``out_dir/final``.
+
+A run is ``_Run``: built from the config, resumed (or started), stepped, checkpointed and finished.
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ import dataclasses
 import json
 import math
 import os
-import random
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import hub
+from .checkpointer import Checkpointer, restore_rng_state, rng_state
 from .data import (
     IGNORE_INDEX,
     EvalBatch,
@@ -54,15 +57,13 @@ from .data import (
     token_counts,
     tokenize_corpus,
 )
+from .runinputs import check_resume_inputs, file_digest, folder_digest
+from .runlog import RunLog
+from .threads import choose_threads
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-CHECKPOINT_FORMAT = 1
-# Options that must not change when a run is resumed.
-_RESUME_FIXED = (
-    "train_data", "hidden_size", "num_layers", "num_heads", "intermediate_size", "local_attention",
-    "global_attn_every_n_layers", "global_rope_theta", "local_rope_theta", "max_position_embeddings",
-    "seq_len", "batch_tokens", "seed", "mask_prob", "lr",
-)
+CHECKPOINT_FORMAT = 2
+# Options a resumed run must keep, besides the model config and the tokenizer and data files.
+_RESUME_FIXED = ("seq_len", "batch_tokens", "seed", "mask_prob", "lr")
 
 
 @dataclass
@@ -112,8 +113,8 @@ class PretrainConfig:
     seed: int = 0
     bf16: bool = False  # bf16 autocast (CPU or CUDA)
     device: str = "cpu"
-    num_threads: int | None = None  # torch threads per process; default: cores / local ranks
-    resume: bool = False  # continue from the newest checkpoint in out_dir
+    num_threads: int | None = None  # torch threads per process; default: OMP_NUM_THREADS, else cores / local ranks
+    resume: bool = False  # continue from the newest intact checkpoint in out_dir
     stop_after: int | None = None  # stop (with a checkpoint) after this step, as if interrupted
     export: bool = True  # write out_dir/final when the run completes
     export_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
@@ -186,8 +187,8 @@ class PretrainConfig:
             raise ValueError(f"train_data {self.train_data!r} does not exist")
         if self.heldout_data is not None and not Path(self.heldout_data).is_file():
             raise ValueError(f"heldout_data {self.heldout_data!r} does not exist")
-        if not (Path(self.tokenizer) / "tokenizer.json").is_file():
-            raise ValueError(f"tokenizer folder {self.tokenizer!r} has no tokenizer.json")
+        if not (Path(self.tokenizer) / hub.TOKENIZER_FILE).is_file():
+            raise ValueError(f"tokenizer folder {self.tokenizer!r} has no {hub.TOKENIZER_FILE}")
 
     def stable_fraction(self) -> float:
         return 1.0 - self.warmup_frac - self.decay_frac if self.stable_frac is None else self.stable_frac
@@ -241,49 +242,6 @@ def _setup_distributed(device: str) -> _Dist:
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
         here = True
     return _Dist(rank=rank, world_size=world, local_rank=local_rank, initialised_here=here)
-
-
-# ----- checkpoints -----
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def list_checkpoints(out_dir: str | os.PathLike) -> list[Path]:
-    """Complete checkpoints of a run, oldest first."""
-    folder = Path(out_dir) / "checkpoints"
-    return sorted(folder.glob("step-*.pt")) if folder.is_dir() else []
-
-
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": (np_state[0], np_state[1].tolist(), *np_state[2:]),
-        "python": random.getstate(),
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
-    random.setstate(state["python"])
 
 
 # ----- evaluation -----
@@ -428,39 +386,279 @@ def export_pretrained(
     if dtype != "float32":
         out = out.to(getattr(torch, dtype))
     out.save_pretrained(str(folder))
-    for name in TOKENIZER_FILES:
+    for name in hub.TOKENIZER_FILES:
         src = Path(tokenizer_dir) / name
         if not src.is_file():
-            if name == "tokenizer.json":
-                raise ValueError(f"tokenizer folder {tokenizer_dir} has no tokenizer.json")
+            if name == hub.TOKENIZER_FILE:
+                raise ValueError(f"tokenizer folder {tokenizer_dir} has no {hub.TOKENIZER_FILE}")
             continue
-        if name == "tokenizer_config.json":
-            tc = json.loads(src.read_text(encoding="utf-8"))
+        if name == hub.TOKENIZER_CONFIG_FILE:
+            tc = hub.read_json(src, "tokenizer config")
             tc["model_max_length"] = model.config.max_position_embeddings
-            _atomic_write_text(folder / name, json.dumps(tc, indent=2) + "\n")
+            hub.write_json_atomic(folder / name, tc, sort_keys=False)
         else:
-            shutil.copyfile(src, folder / name)
+            hub.write_atomic(folder / name, src.read_bytes())
     return folder
 
 
 # ----- the run -----
 
 
-def _log(out_dir: Path, record: dict, quiet: bool) -> None:
-    with (out_dir / "log.jsonl").open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-    if not quiet:
-        print(json.dumps(record), flush=True)
+def list_checkpoints(out_dir: str | os.PathLike) -> list[Path]:
+    """Checkpoints of a run, oldest first."""
+    return Checkpointer(Path(out_dir) / "checkpoints").checkpoints()
 
 
-def _truncate_log(out_dir: Path, step: int) -> None:
-    """Drop log records of steps after ``step`` (written after the checkpoint a run resumes from)."""
-    path = out_dir / "log.jsonl"
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
-    _atomic_write_text(path, "".join(line + "\n" for line in keep))
+def run_inputs(cfg: PretrainConfig, model_cfg: Any, world_size: int) -> dict[str, Any]:
+    """What a resumed run must not change: tokenizer files, data files, model config, packing options."""
+    return {
+        "tokenizer": folder_digest(cfg.tokenizer, hub.TOKENIZER_FILES),
+        "train_data": file_digest(cfg.train_data),
+        "heldout_data": file_digest(cfg.heldout_data) if cfg.heldout_data is not None else None,
+        "model_config": model_cfg.to_dict(),
+        "options": {**{k: getattr(cfg, k) for k in _RESUME_FIXED}, "world_size": world_size},
+    }
+
+
+class _Run:
+    """One process of a pretraining run: built from the config, then resumed, stepped, checkpointed, finished.
+
+    Rank 0 writes every file; the other ranks train their share of each batch.
+    """
+
+    def __init__(self, cfg: PretrainConfig, dist: _Dist) -> None:
+        from ..model import ModernBertForMaskedLM
+
+        self.cfg, self.dist = cfg, dist
+        rank, world = dist.rank, dist.world_size
+        if cfg.batch_tokens // world < cfg.seq_len:
+            raise ValueError(
+                f"batch_tokens={cfg.batch_tokens} over {world} ranks leaves {cfg.batch_tokens // world} per rank, "
+                f"less than seq_len={cfg.seq_len}"
+            )
+        self.threads, self.threads_from = choose_threads(
+            cfg.num_threads, int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+        )
+        torch.set_num_threads(self.threads)
+        self.device = torch.device(f"cuda:{dist.local_rank}" if cfg.device == "cuda" and world > 1 else cfg.device)
+        self.out_dir = Path(cfg.out_dir)
+        if rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.checkpointer = Checkpointer(self.out_dir / "checkpoints", keep=cfg.keep_checkpoints)
+        self.log = RunLog(self.out_dir / "log.jsonl", echo=not cfg.quiet)
+        self._build_data()
+        torch.manual_seed(cfg.seed)
+        self.model_cfg = model_config(cfg, self.special)
+        self.model = ModernBertForMaskedLM(self.model_cfg).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            _param_groups(self.model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
+            eps=cfg.adam_eps, fused=False, foreach=False,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: wsd_factor(s, cfg))
+        self.inputs = run_inputs(cfg, self.model_cfg, world)
+        self.num_params = sum(p.numel() for p in self.model.parameters())
+        self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
+        self.train_losses: list[float] = []
+        self.evals: list[dict] = []
+
+    def _build_data(self) -> None:
+        cfg, rank, world = self.cfg, self.dist.rank, self.dist.world_size
+        self.tokenizer = load_tokenizer(cfg.tokenizer)
+        self.special = SpecialIds.from_tokenizer(self.tokenizer)
+        cache = cfg.cache_dir or str(self.out_dir / "cache")
+        # Rank 0 tokenises (and caches) first; the others then read the cache.
+        if rank == 0:
+            train = tokenize_corpus(cfg.train_data, cfg.tokenizer, cache)
+        self.dist.barrier()
+        if rank != 0:
+            train = tokenize_corpus(cfg.train_data, cfg.tokenizer, cache)
+        self.stream = PackedBatchStream(
+            train, make_chunks(train, cfg.seq_len), self.special, cfg.batch_tokens // world, cfg.seed, rank, world
+        )
+        self.eval_batches: list[EvalBatch] = []
+        self.unigram: dict | None = None
+        if rank == 0 and cfg.heldout_data is not None:
+            held = tokenize_corpus(cfg.heldout_data, cfg.tokenizer, cache)
+            self.eval_batches = build_eval_batches(
+                held, cfg.seq_len, cfg.batch_tokens, self.special, cfg.mask_prob, cfg.eval_seed, cfg.eval_max_tokens
+            )
+            self.unigram = unigram_accuracy(token_counts(train, self.special.vocab_size), self.eval_batches,
+                                            self.special)
+            self.unigram["token"] = self.tokenizer.id_to_token(self.unigram["token_id"])
+
+    # ----- start or resume -----
+
+    def resume(self) -> None:
+        """Continue from the newest intact checkpoint (with `resume`), else start the run and its log."""
+        cfg, rank = self.cfg, self.dist.rank
+        restored = self.checkpointer.load_latest(set_aside=rank == 0) if cfg.resume else None
+        if restored is None:
+            if rank == 0:
+                if cfg.resume and not cfg.quiet:
+                    print(f"no checkpoint in {self.checkpointer.folder}; starting from scratch", flush=True)
+                self.log.restart()
+                self.log.append({
+                    "step": 0, "event": "start", "num_parameters": self.num_params,
+                    "world_size": self.dist.world_size, "threads": self.threads, "threads_from": self.threads_from,
+                    "unigram": self.unigram, "config": dataclasses.asdict(cfg),
+                })
+            return
+        state = restored.state
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(
+                f"{restored.path} is not a checkpoint of this pretraining code (format {state.get('format')!r}, "
+                f"expected {CHECKPOINT_FORMAT}); start a new run in another --out-dir"
+            )
+        check_resume_inputs(state["inputs"], self.inputs, restored.path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.stream.load_state_dict(state["stream"])
+        restore_rng_state(state["rng"])
+        self.step, self.tokens_seen, self.elapsed = state["step"], state["tokens_seen"], state["elapsed_s"]
+        # The learning rate of the next step under *this* run's schedule: identical to the saved one when
+        # the schedule options are unchanged; lets a run be extended or its decay started at a checkpoint.
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * wsd_factor(self.step, cfg)
+        self.train_losses, self.evals = list(state["train_losses"]), list(state["evals"])
+        if rank == 0:
+            self.log.cut_back(self.step)
+            if not cfg.quiet:
+                print(f"resuming from {restored.path} at step {self.step}; threads: {self.threads} "
+                      f"({self.threads_from})", flush=True)
+
+    # ----- steps -----
+
+    def train(self) -> None:
+        """Train up to `steps` (or `stop_after`), logging, evaluating and checkpointing on the way."""
+        cfg = self.cfg
+        stop = min(cfg.steps, cfg.stop_after) if cfg.stop_after is not None else cfg.steps
+        self.ddp = self._wrap()  # after resume: DDP starts every rank from rank 0's (restored) weights
+        self.ddp.train()
+        self._t_last = time.perf_counter()
+        while self.step < stop:
+            self.train_step()
+            if self.dist.rank == 0 and (self.step % cfg.log_every == 0 or self.step == stop):
+                recent = self.train_losses[-cfg.log_every:]
+                self.log.append({
+                    "step": self.step, "event": "train", "loss": sum(recent) / len(recent),
+                    "lr": self.optimizer.param_groups[0]["lr"], "tokens_seen": self.tokens_seen,
+                    "elapsed_s": round(self.elapsed, 2), "epoch": self.stream.epoch,
+                })
+            if (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps:
+                self.evaluate()
+            if (cfg.save_every and self.step % cfg.save_every == 0) or self.step == stop:
+                self.checkpoint()
+
+    def _wrap(self) -> torch.nn.Module:
+        if self.dist.world_size == 1:
+            return self.model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(self.model, device_ids=ids)
+
+    def train_step(self) -> None:
+        """One optimizer step on the next packed batch (every rank on its own share)."""
+        cfg, world = self.cfg, self.dist.world_size
+        batch = self.stream.next()
+        ids, labels = mask_tokens(
+            batch.input_ids, self.special, cfg.mask_prob, step_generator(cfg.seed, self.step, self.dist.rank)
+        )
+        with _autocast(cfg):
+            out = self.ddp(
+                input_ids=ids.to(self.device), cu_seqlens=batch.cu_seqlens.to(self.device),
+                max_seqlen=batch.max_seqlen, labels=labels.to(self.device),
+            )
+        out.loss.backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        stats = torch.tensor([float(out.loss.detach()), float(batch.num_tokens)], dtype=torch.float64)
+        if world > 1:
+            torch.distributed.all_reduce(stats)
+        self.step += 1
+        step_loss = float(stats[0]) / world
+        if not math.isfinite(step_loss):
+            raise FloatingPointError(f"training loss became {step_loss} at step {self.step}; lower lr or disable bf16")
+        self.train_losses.append(step_loss)
+        self.tokens_seen += int(stats[1])
+        now = time.perf_counter()
+        self.elapsed += now - self._t_last
+        self._t_last = now
+
+    def evaluate(self) -> None:
+        """Evaluate on the held-out set (rank 0) and log it; its time is not training time."""
+        if self.dist.rank == 0 and self.eval_batches:
+            result = evaluate(self.model, self.eval_batches, self.cfg.bf16, str(self.device))
+            record = {"step": self.step, "event": "eval", **result}
+            self.evals.append(record)
+            self.log.append(record)
+        self.dist.barrier()
+        self._t_last = time.perf_counter()
+
+    # ----- checkpoints -----
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "stream": self.stream.state_dict(),
+            "rng": rng_state(),
+            "tokens_seen": self.tokens_seen,
+            "elapsed_s": self.elapsed,
+            "train_losses": self.train_losses,
+            "evals": self.evals,
+            "config": dataclasses.asdict(self.cfg),
+            "model_config": self.model_cfg.to_dict(),
+            "inputs": self.inputs,
+        }
+
+    def checkpoint(self) -> None:
+        """Save the checkpoint of this step (rank 0), after making its log records durable."""
+        if self.dist.rank == 0:
+            self.log.sync()
+            self.checkpointer.save(self.step, self.state_dict())
+        self.dist.barrier()
+        self._t_last = time.perf_counter()
+
+    # ----- the end -----
+
+    def finish(self) -> dict:
+        """Export the model when the run completed, write metrics.json (rank 0); returns the metrics."""
+        cfg = self.cfg
+        completed = self.step >= cfg.steps
+        final_dir = None
+        if completed and cfg.export:
+            final_dir = str(self.out_dir / "final")
+            if self.dist.rank == 0:
+                export_pretrained(self.model, cfg.tokenizer, final_dir, cfg.export_dtype)
+            self.dist.barrier()
+        recent = self.train_losses[-cfg.log_every:]
+        metrics = {
+            "step": self.step,
+            "steps": cfg.steps,
+            "completed": completed,
+            "tokens_seen": self.tokens_seen,
+            "elapsed_s": self.elapsed,
+            "tokens_per_s": self.tokens_seen / self.elapsed if self.elapsed > 0 else 0.0,
+            "train_loss": sum(recent) / len(recent) if recent else None,
+            "train_losses": self.train_losses,
+            "eval": self.evals[-1] if self.evals else None,
+            "evals": self.evals,
+            "unigram": self.unigram,
+            "num_parameters": self.num_params,
+            "world_size": self.dist.world_size,
+            "final_dir": final_dir,
+        }
+        if self.dist.rank == 0:
+            hub.write_json_atomic(self.out_dir / "metrics.json", metrics, sort_keys=False)
+        return metrics
 
 
 def pretrain(cfg: PretrainConfig) -> dict:
@@ -471,223 +669,77 @@ def pretrain(cfg: PretrainConfig) -> dict:
     ``eval`` (last held-out evaluation, see ``evaluate``), ``unigram`` (baseline on the same positions),
     ``num_parameters`` and ``final_dir`` (the export, when the run completed). Under torchrun every rank
     returns it; only rank 0 writes files.
+
+    Raises ``ValueError`` for bad options and inputs (including inputs that changed since the checkpoint a
+    resume continues), and ``hub.DiskFullError`` when the disk fills up: the checkpoints and the log stay
+    valid, and the run resumes (``resume=True``) once space is freed.
     """
-    from ..model import ModernBertForMaskedLM
-
     cfg.validate()
-    out_dir = Path(cfg.out_dir)
-    ckpt_dir = out_dir / "checkpoints"
-    existing = list_checkpoints(out_dir)
-    if existing and not cfg.resume:
-        raise ValueError(f"{out_dir} already holds checkpoints; pass resume=True (--resume) or another out_dir")
-    dist_info = _setup_distributed(cfg.device)
-    rank, world = dist_info.rank, dist_info.world_size
+    if list_checkpoints(cfg.out_dir) and not cfg.resume:
+        raise ValueError(f"{cfg.out_dir} already holds checkpoints; pass resume=True (--resume) or another out_dir")
+    dist = _setup_distributed(cfg.device)
     try:
-        if cfg.batch_tokens // world < cfg.seq_len:
-            raise ValueError(
-                f"batch_tokens={cfg.batch_tokens} over {world} ranks leaves {cfg.batch_tokens // world} per rank, "
-                f"less than seq_len={cfg.seq_len}"
-            )
-        threads = cfg.num_threads or max(
-            1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
-        )
-        torch.set_num_threads(threads)
-        device = torch.device(f"cuda:{dist_info.local_rank}" if cfg.device == "cuda" and world > 1 else cfg.device)
-        if rank == 0:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            ckpt_dir.mkdir(exist_ok=True)
-        tokenizer = load_tokenizer(cfg.tokenizer)
-        special = SpecialIds.from_tokenizer(tokenizer)
-        cache = cfg.cache_dir or str(out_dir / "cache")
-        # Rank 0 tokenises (and caches) first; the others then read the cache.
-        if rank == 0:
-            train = tokenize_corpus(cfg.train_data, cfg.tokenizer, cache)
-        dist_info.barrier()
-        if rank != 0:
-            train = tokenize_corpus(cfg.train_data, cfg.tokenizer, cache)
-        stream = PackedBatchStream(
-            train, make_chunks(train, cfg.seq_len), special, cfg.batch_tokens // world, cfg.seed, rank, world
-        )
-        eval_batches: list[EvalBatch] = []
-        unigram: dict | None = None
-        if rank == 0 and cfg.heldout_data is not None:
-            held = tokenize_corpus(cfg.heldout_data, cfg.tokenizer, cache)
-            eval_batches = build_eval_batches(
-                held, cfg.seq_len, cfg.batch_tokens, special, cfg.mask_prob, cfg.eval_seed, cfg.eval_max_tokens
-            )
-            unigram = unigram_accuracy(token_counts(train, special.vocab_size), eval_batches, special)
-            unigram["token"] = tokenizer.id_to_token(unigram["token_id"])
-
-        torch.manual_seed(cfg.seed)
-        mcfg = model_config(cfg, special)
-        model = ModernBertForMaskedLM(mcfg).to(device)
-        optimizer = torch.optim.AdamW(
-            _param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
-            eps=cfg.adam_eps, fused=False, foreach=False,
-        )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: wsd_factor(s, cfg))
-        step, tokens_seen, elapsed = 0, 0, 0.0
-        train_losses: list[float] = []
-        evals: list[dict] = []
-        if cfg.resume and existing:
-            state = torch.load(existing[-1], map_location="cpu", weights_only=True)
-            if state.get("format") != CHECKPOINT_FORMAT:
-                raise ValueError(f"{existing[-1]} is not a checkpoint of this pretraining code")
-            saved = state["config"]
-            changed = [k for k in _RESUME_FIXED if saved.get(k) != getattr(cfg, k)]
-            if changed:
-                raise ValueError(
-                    "cannot resume: options differ from the checkpoint's: "
-                    + ", ".join(f"{k}={getattr(cfg, k)!r} (checkpoint {saved.get(k)!r})" for k in changed)
-                )
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            stream.load_state_dict(state["stream"])
-            _set_rng_state(state["rng"])
-            step, tokens_seen, elapsed = state["step"], state["tokens_seen"], state["elapsed_s"]
-            # The learning rate of the next step under *this* run's schedule: identical to the saved one when
-            # the schedule options are unchanged; lets a run be extended or its decay started at a checkpoint.
-            for group, base in zip(optimizer.param_groups, scheduler.base_lrs):
-                group["lr"] = base * wsd_factor(step, cfg)
-            train_losses, evals = list(state["train_losses"]), list(state["evals"])
-            if rank == 0:
-                _truncate_log(out_dir, step)
-        elif cfg.resume and rank == 0 and not cfg.quiet:
-            print(f"no checkpoint in {ckpt_dir}; starting from scratch", flush=True)
-        num_params = sum(p.numel() for p in model.parameters())
-        if world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        else:
-            ddp = model
-        raw = model
-
-        def save_checkpoint() -> None:
-            if rank != 0:
-                return
-            state = {
-                "format": CHECKPOINT_FORMAT,
-                "step": step,
-                "model": raw.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "stream": stream.state_dict(),
-                "rng": _rng_state(),
-                "tokens_seen": tokens_seen,
-                "elapsed_s": elapsed,
-                "train_losses": train_losses,
-                "evals": evals,
-                "config": dataclasses.asdict(cfg),
-                "model_config": mcfg.to_dict(),
-            }
-            _atomic_torch_save(state, ckpt_dir / f"step-{step:08d}.pt")
-            for old in list_checkpoints(out_dir)[: -cfg.keep_checkpoints]:
-                old.unlink(missing_ok=True)
-
-        def run_eval() -> None:
-            if rank == 0 and eval_batches:
-                result = evaluate(raw, eval_batches, cfg.bf16, str(device))
-                record = {"step": step, "event": "eval", **result}
-                evals.append(record)
-                _log(out_dir, record, cfg.quiet)
-            dist_info.barrier()
-
-        if rank == 0 and step == 0:
-            _log(out_dir, {"step": 0, "event": "start", "num_parameters": num_params, "world_size": world,
-                           "threads": threads, "unigram": unigram, "config": dataclasses.asdict(cfg)}, cfg.quiet)
-        stop = min(cfg.steps, cfg.stop_after) if cfg.stop_after is not None else cfg.steps
-        ddp.train()
-        t_last = time.perf_counter()
-        window_tokens = 0
-        while step < stop:
-            batch = stream.next()
-            ids, labels = mask_tokens(batch.input_ids, special, cfg.mask_prob, step_generator(cfg.seed, step, rank))
-            with _autocast(cfg):
-                out = ddp(
-                    input_ids=ids.to(device), cu_seqlens=batch.cu_seqlens.to(device), max_seqlen=batch.max_seqlen,
-                    labels=labels.to(device),
-                )
-            loss = out.loss
-            loss.backward()
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            stats = torch.tensor([float(loss.detach()), float(batch.num_tokens)], dtype=torch.float64)
-            if world > 1:
-                torch.distributed.all_reduce(stats)
-            step += 1
-            step_loss = float(stats[0]) / world
-            if not math.isfinite(step_loss):
-                raise FloatingPointError(f"training loss became {step_loss} at step {step}; lower lr or disable bf16")
-            train_losses.append(step_loss)
-            tokens_seen += int(stats[1])
-            window_tokens += int(stats[1])
-            now = time.perf_counter()
-            elapsed += now - t_last
-            t_last = now
-            if rank == 0 and (step % cfg.log_every == 0 or step == stop):
-                recent = train_losses[-cfg.log_every:]
-                _log(out_dir, {
-                    "step": step, "event": "train", "loss": sum(recent) / len(recent),
-                    "lr": optimizer.param_groups[0]["lr"], "tokens_seen": tokens_seen,
-                    "elapsed_s": round(elapsed, 2), "epoch": stream.epoch,
-                }, cfg.quiet)
-            if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
-                run_eval()
-                t_last = time.perf_counter()  # evaluation time is not training time
-            if (cfg.save_every and step % cfg.save_every == 0) or step == stop:
-                save_checkpoint()
-                dist_info.barrier()
-                t_last = time.perf_counter()
-        completed = step >= cfg.steps
-        final_dir = None
-        if completed and cfg.export:
-            final_dir = str(out_dir / "final")
-            if rank == 0:
-                export_pretrained(raw, cfg.tokenizer, final_dir, cfg.export_dtype)
-            dist_info.barrier()
-        recent = train_losses[-cfg.log_every:]
-        metrics = {
-            "step": step,
-            "steps": cfg.steps,
-            "completed": completed,
-            "tokens_seen": tokens_seen,
-            "elapsed_s": elapsed,
-            "tokens_per_s": tokens_seen / elapsed if elapsed > 0 else 0.0,
-            "train_loss": sum(recent) / len(recent) if recent else None,
-            "train_losses": train_losses,
-            "eval": evals[-1] if evals else None,
-            "evals": evals,
-            "unigram": unigram,
-            "num_parameters": num_params,
-            "world_size": world,
-            "final_dir": final_dir,
-        }
-        if rank == 0:
-            _atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        return metrics
+        run = _Run(cfg, dist)
+        run.resume()
+        run.train()
+        return run.finish()
     finally:
-        if dist_info.initialised_here:
+        if dist.initialised_here:
             torch.distributed.destroy_process_group()
 
 
 # ----- command line -----
 
+# One line of help per flag; "(default: ...)" is added from PretrainConfig unless the text says it already.
 _HELP = {
-    "train_data": "training documents: .jsonl with a 'text' field, or text with one document per line",
-    "heldout_data": "held-out documents for evaluation ('none' to skip)",
-    "tokenizer": "folder with tokenizer.json in ModernBERT's layout",
-    "out_dir": "run folder: checkpoints/, log.jsonl, metrics.json, final/",
-    "seq_len": "longest packed sequence in tokens, [CLS]/[SEP] included",
+    "train_data": "training documents: .jsonl with a 'text' field per line, or text with one document per line",
+    "heldout_data": "held-out documents for evaluation, in the same formats ('none': no evaluation)",
+    "tokenizer": "folder with tokenizer.json in ModernBERT's layout (scripts/train_tokenizer.py writes one)",
+    "out_dir": "run folder: checkpoints/, log.jsonl, metrics.json and final/",
+    "cache_dir": "folder for the tokenised corpus (default: OUT_DIR/cache)",
+    "hidden_size": "width of the hidden states",
+    "num_layers": "number of encoder layers",
+    "num_heads": "attention heads per layer (the head size, hidden size / heads, must be even)",
+    "intermediate_size": "width of the GeGLU feed-forward layer",
+    "local_attention": "sliding window of the local-attention layers, in tokens (even)",
+    "global_attn_every_n_layers": "every N-th layer attends globally, the others locally",
+    "global_rope_theta": "RoPE base of the global-attention layers",
+    "local_rope_theta": "RoPE base of the local-attention layers",
+    "max_position_embeddings": "longest sequence the model takes, in tokens",
+    "seq_len": "longest packed sequence in tokens, [CLS] and [SEP] included",
     "batch_tokens": "tokens per optimizer step, summed over all ranks",
-    "stop_after": "stop with a checkpoint after this step (simulated interruption)",
-    "resume": "continue from the newest checkpoint in out_dir",
-    "bf16": "bf16 autocast",
+    "mask_prob": "share of the ordinary tokens selected for MLM (80%% shown as [MASK], 10%% random, 10%% kept)",
+    "lr": "peak learning rate of the warmup-stable-decay schedule",
+    "weight_decay": "AdamW weight decay (never applied to norms, biases and embeddings)",
+    "adam_beta1": "AdamW decay rate of the gradient average",
+    "adam_beta2": "AdamW decay rate of the squared-gradient average",
+    "adam_eps": "AdamW term added to the denominator",
+    "grad_clip": "largest gradient norm; larger ones are scaled down ('none': no clipping)",
+    "warmup_frac": "share of the steps that warm the learning rate up linearly",
+    "stable_frac": "share of the steps at the peak learning rate (default: what warmup and decay leave)",
+    "decay_frac": "share of the steps that decay the learning rate",
+    "decay_shape": "shape of the decay",
+    "min_lr_ratio": "learning rate at the end of the decay, as a fraction of --lr",
+    "steps": "optimizer steps of the whole run",
+    "eval_every": "evaluate on the held-out set every N steps (0: only at the end)",
+    "eval_max_tokens": "evaluate on about this many held-out tokens (default: all of them)",
+    "eval_seed": "seed of the held-out set's masking, fixed for the whole run",
+    "save_every": "write a checkpoint every N steps (0: only when stopping)",
+    "keep_checkpoints": "how many of the newest checkpoints are kept",
+    "log_every": "write a training record to log.jsonl every N steps",
+    "seed": "seed of the initial weights, the data order and the masking",
+    "bf16": "bf16 autocast, on CPU or CUDA",
+    "device": "cpu, cuda or cuda:N (under torchrun each rank takes its local GPU)",
+    "num_threads": "torch threads per process (default: OMP_NUM_THREADS when set, else the cores divided by the "
+                   "processes on this machine)",
+    "resume": "continue from the newest intact checkpoint in --out-dir, or start the run when there is none",
+    "stop_after": "stop with a checkpoint after this step, as if interrupted (default: run all --steps)",
+    "export": "write OUT_DIR/final (model and tokenizer) when the run completes",
+    "export_dtype": "dtype of the exported weights",
+    "quiet": "print no progress records on stdout",
 }
+_METAVARS = {"train_data": "PATH", "heldout_data": "PATH", "tokenizer": "DIR", "out_dir": "DIR", "cache_dir": "DIR",
+             "device": "DEVICE"}
 
 
 def add_pretrain_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -696,24 +748,30 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     for f in dataclasses.fields(PretrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
-        help_text = _HELP.get(f.name, f.name.replace("_", " ")) + f" (default: {default})"
-        if f.type in ("bool",):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
-            continue
+        help_text = _HELP[f.name]
         kind = str(f.type)
+        if "default" not in help_text:
+            shown = ("on" if default else "off") if kind == "bool" else default
+            help_text += f" (default: {shown})"
+        if kind == "bool":
+            action = parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            action.help = help_text  # set after: some Pythons append their own "(default: ...)" to a bool's help
+            continue
         if kind.startswith("Literal"):
             choices = [c.strip().strip("'\"") for c in kind[len("Literal["):-1].split(",")]
             parser.add_argument(flag, choices=choices, default=default, help=help_text)
             continue
         base = kind.split("|")[0].strip()
         conv = {"int": int, "float": float, "str": str}[base]
+        metavar = _METAVARS.get(f.name, {"int": "N", "float": "X", "str": "TEXT"}[base])
         if "None" in kind:
             def conv_opt(s: str, conv=conv):
                 return None if s.lower() == "none" else conv(s)
 
-            parser.add_argument(flag, type=conv_opt, default=default, metavar=base.upper(), help=help_text)
+            conv_opt.__name__ = conv.__name__  # argparse names the type in its "invalid ... value" error
+            parser.add_argument(flag, type=conv_opt, default=default, metavar=metavar, help=help_text)
         else:
-            parser.add_argument(flag, type=conv, default=default, metavar=base.upper(), help=help_text)
+            parser.add_argument(flag, type=conv, default=default, metavar=metavar, help=help_text)
     return parser
 
 
@@ -726,8 +784,7 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
 def build_arg_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of ``main`` (``modernbert pretrain``)."""
     parser = argparse.ArgumentParser(
-        prog=prog, description="MLM pretraining of a ModernBERT model on packed sequences.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog=prog, description="MLM pretraining of a ModernBERT model on packed sequences."
     )
     return add_pretrain_arguments(parser)
 
@@ -737,8 +794,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_arg_parser().parse_args(argv)
     try:
         metrics = pretrain(config_from_args(args))
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ValueError, OSError) as e:  # bad options or inputs, a full disk: one line, exit code 2
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0:
         summary = {k: v for k, v in metrics.items() if k not in ("train_losses", "evals")}

@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from .. import hub
+
 
 def top_predictions(model_dir: str | os.PathLike, texts: list[str], k: int = 5) -> list[list[tuple[str, float]]]:
     """For every text (exactly one ``[MASK]`` each), the top-``k`` ``(token, probability)`` of the mask.
@@ -49,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument("texts", nargs="+", help="sentences with exactly one [MASK]")
     args = ap.parse_args(argv)
-    if not (Path(args.model) / "tokenizer.json").is_file():
-        print(f"error: {args.model} has no tokenizer.json", file=sys.stderr)
+    if not (Path(args.model) / hub.TOKENIZER_FILE).is_file():
+        print(f"error: {args.model} has no {hub.TOKENIZER_FILE}", file=sys.stderr)
         return 2
     try:
         preds = top_predictions(args.model, args.texts, args.top_k)
