@@ -173,6 +173,9 @@ STALE_TMP_SECONDS = 24 * 3600  # a temporary file this old is stale even if its 
 # a checkpoint holds, and only once untouched for LEGACY_TMP_SECONDS (a live writer touches its file), are stale.
 _LEGACY_TMP_PATTERN = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")
 LEGACY_TMP_SECONDS = 3600
+# Earlier pretraining runs named theirs .<target name>.tmp<pid> (checkpoints step-N.pt, metrics.json, the
+# exported files): stale once that process no longer runs, like the current ones.
+_LEGACY_PID_PATTERN = re.compile(r"^\.(?P<target>step-\d+\.pt|.+\.json|.+\.safetensors)\.tmp(?P<pid>\d+)$")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -196,7 +199,7 @@ def stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     now = time.time()
     stale = []
     for entry in folder.iterdir():
-        match = _TMP_PATTERN.match(entry.name)
+        match = _TMP_PATTERN.match(entry.name) or _LEGACY_PID_PATTERN.match(entry.name)
         legacy = _LEGACY_TMP_PATTERN.match(entry.name) if match is None else None
         if legacy is not None and not _is_checkpoint_file(legacy["target"]):
             legacy = None
