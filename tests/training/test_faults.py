@@ -258,7 +258,7 @@ def test_stale_temporaries_removed_and_other_files_untouched(run_cfg):
     others = {
         stale_temporary(ckpts, "step-00000006.pt", pid=os.getpid()): None,  # a save in progress
         ckpts / "notes.txt": b"mine",
-        ckpts / ".step-00000002.pt.tmp123": b"not named as ours",
+        ckpts / ".step-00000002.pt.tmp-x": b"not named as ours",
         ckpts / f".step-00000002.pt.{os.getpid()}{hub.TMP_SUFFIX}": b"no random part",
         out / f"data.{os.getpid()}.x{hub.TMP_SUFFIX}": b"no leading dot",
         out / "step-00000008.pt": b"not in checkpoints/",
