@@ -297,3 +297,24 @@ def test_embedding_accessors_and_resize(tiny_checkpoint):
     assert seq.num_parameters(exclude_embeddings=True) == n_all - 512 * 32
     seq.classifier.requires_grad_(False)
     assert seq.num_parameters(only_trainable=True) == n_all - seq.classifier.weight.numel() - 2
+
+
+def test_config_label_and_layout_arguments_as_transformers(tmp_path):
+    """id2label alone sets the count; num_labels set later re-derives names; the 5.x / 4.x spellings set
+    their fields in the constructor; loader-only flags never reach config.json; config= may be a path."""
+    kwargs = dict(rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 5000.0},
+                                   "sliding_attention": {"rope_type": "default", "rope_theta": 300.0}},
+                  torch_dtype="bfloat16")
+    ours, ref = ModernBertConfig(**kwargs), transformers.ModernBertConfig(**kwargs)
+    assert (ours.global_rope_theta, ours.local_rope_theta) == (5000.0, 300.0) and ours.dtype == "bfloat16"
+    assert ref.rope_parameters["sliding_attention"]["rope_theta"] == 300.0
+    for config in (ours, ref):
+        config.num_labels = 4
+    assert ours.id2label == {i: f"LABEL_{i}" for i in range(4)} == ref.id2label
+    model = quiet_load(AutoModelForSequenceClassification, "modernbert-tiny", id2label={0: "a", 1: "b", 2: "c"})
+    assert model.config.num_labels == 3 and model.config.label2id == {"a": 0, "b": 1, "c": 2}
+    config = ModernBertConfig.from_pretrained("modernbert-tiny", trust_remote_code=True, force_download=False)
+    config.save_pretrained(tmp_path)
+    assert "trust_remote_code" not in json.loads((tmp_path / "config.json").read_text())
+    by_path = quiet_load(AutoModelForSequenceClassification, "modernbert-tiny", config=str(tmp_path))
+    assert by_path.config.hidden_size == config.hidden_size

@@ -237,6 +237,9 @@ def load_model(
         folder = root / subfolder if subfolder else root
     elif config is None or state_dict is None:
         raise ValueError("from_pretrained(None, ...) needs both config= and state_dict=")
+    if isinstance(config, (str, os.PathLike)):  # a folder or hub id of its own, as transformers allows
+        config = ModernBertConfig.from_pretrained(config, revision=revision, cache_dir=cache_dir,
+                                                  local_files_only=local_files_only, token=token)
     if config is None:
         config = ModernBertConfig.from_folder(folder)
     unknown = sorted(k for k in kwargs if not config.accepts(k))

@@ -132,6 +132,16 @@ class ModernBertConfig:
             self.label2id = {v: k for k, v in self.id2label.items()}
         else:
             self.label2id = {str(k): int(v) for k, v in self.label2id.items()}
+        self.__dict__["_ready"] = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        # As transformers' num_labels setter: new LABEL_i names when the count changes after construction.
+        if name == "num_labels" and self.__dict__.get("_ready") and len(self.id2label or {}) != value:
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"num_labels={value!r} must be a positive integer")
+            super().__setattr__("id2label", {i: f"LABEL_{i}" for i in range(value)})
+            super().__setattr__("label2id", {f"LABEL_{i}": i for i in range(value)})
 
     # ----- derived -----
     model_type = "modernbert"  # transformers' registry name (a class constant, not a field)
@@ -171,6 +181,8 @@ class ModernBertConfig:
             labels = data.get("id2label")
             if labels is not None and len(labels) != overrides["num_labels"]:  # re-derived LABEL_i names
                 data = {k: v for k, v in data.items() if k not in ("id2label", "label2id")}
+        if "id2label" in overrides and "num_labels" not in overrides:  # the count follows the new labels
+            data = {k: v for k, v in data.items() if k not in ("num_labels", "label2id")}
         data = {**data, **overrides}
         model_type = data.pop("model_type", "modernbert")
         if model_type != "modernbert":
@@ -281,13 +293,23 @@ class ModernBertConfig:
         cache_dir: str | os.PathLike | None = None,
         local_files_only: bool = False,
         token: str | bool | None = None,
+        subfolder: str = "",
+        return_unused_kwargs: bool = False,
         **overrides: Any,
-    ) -> ModernBertConfig:
-        """Read config.json from a folder, a bundled model or a hub repo id; keyword arguments override fields."""
+    ) -> ModernBertConfig | tuple[ModernBertConfig, dict[str, Any]]:
+        """Read config.json from a folder, a bundled model or a hub repo id; keyword arguments override fields
+        (keys that are not fields are kept, as transformers keeps them). transformers' loader-only flags
+        (trust_remote_code, force_download, ...) are accepted and never stored. return_unused_kwargs=True
+        returns (config, {}) as transformers does."""
+        for key in _LOADER_ONLY:
+            overrides.pop(key, None)
+        patterns = [f"{subfolder}/{CONFIG_NAME}"] if subfolder else [CONFIG_NAME]
         folder = resolve_folder(
-            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+            name_or_path, patterns=patterns, revision=revision, cache_dir=cache_dir,
+            local_files_only=local_files_only, token=token,
         )
-        return cls.from_folder(folder, **overrides)
+        config = cls.from_folder(folder / subfolder if subfolder else folder, **overrides)
+        return (config, {}) if return_unused_kwargs else config
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write `folder`/config.json atomically."""
@@ -311,10 +333,19 @@ _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ModernBertConfig))
 # config.json keys that name a field in another layout (4.x / 5.x) and are translated on read.
 _LAYOUT_KEYS = frozenset({"torch_dtype", "rope_parameters", "rope_scaling", "layer_norm_eps", "model_type"})
 _dataclass_init = ModernBertConfig.__init__
+# from_pretrained arguments of transformers that are about loading, never config values.
+_LOADER_ONLY = frozenset({
+    "trust_remote_code", "force_download", "resume_download", "proxies", "_from_pipeline", "_from_auto",
+    "_commit_hash", "use_auth_token", "user_agent", "code_revision",
+})
 
 
 def _tolerant_init(self: ModernBertConfig, *args: Any, **kwargs: Any) -> None:
-    """Like transformers configs, keep keyword arguments that are not fields (in `extra`, written back)."""
+    """Like transformers configs, keep keyword arguments that are not fields (in `extra`, written back); the
+    other layout's spellings (rope_parameters, torch_dtype) set their fields."""
+    if any(key in kwargs for key in ("rope_parameters", "torch_dtype", "rope_scaling")):
+        translated = ModernBertConfig.from_dict({k: v for k, v in kwargs.items()})
+        kwargs = {f.name: getattr(translated, f.name) for f in dataclasses.fields(ModernBertConfig)}
     extra = dict(kwargs.pop("extra", None) or {})
     for key in [k for k in kwargs if k not in _FIELD_NAMES]:
         extra[key] = kwargs.pop(key)
