@@ -1,8 +1,9 @@
 """Pipelines: same outputs as transformers' pipelines on the tiny checkpoints, batching, and clear input errors.
 
-transformers 5 has no question-answering pipeline any more; its reference here is the transformers 4.x
+transformers 5 has no question-answering pipeline any more; its reference here is the transformers 4.57
 QuestionAnsweringPipeline (fast-tokenizer path) transcribed in `reference_qa`, run on transformers' model and
-tokenizer, with transformers' own `select_starts_ends` for the span search.
+tokenizer, with transformers' own `select_starts_ends` for the span search (tests/test_qa_457.py checks the
+pipeline against 4.57 itself).
 """
 
 from __future__ import annotations
@@ -283,7 +284,8 @@ def _char_span(enc, s, e, sequence_index, align_to_words):
 
 def reference_qa(model, tok, question, context, top_k=1, doc_stride=None, max_answer_len=15, max_seq_len=None,
                  handle_impossible_answer=False, align_to_words=True):
-    """transformers 4.x QuestionAnsweringPipeline, fast-tokenizer path: preprocess, forward, postprocess."""
+    """transformers 4.57 QuestionAnsweringPipeline, fast-tokenizer path: preprocess, forward, postprocess, less the
+    zero-probability spans 4.57 pads a long top_k list with (which ours never returns)."""
     if max_seq_len is None:
         max_seq_len = min(tok.model_max_length, 384)
     if doc_stride is None:
@@ -296,6 +298,7 @@ def reference_qa(model, tok, question, context, top_k=1, doc_stride=None, max_an
     spans = len(enc["input_ids"])
     p_mask = [[t != 1 if question_first else 0 for t in enc.sequence_ids(i)] for i in range(spans)]
     min_null_score, answers = 1000000, []
+    pre_topk = top_k * 2 + 10 if align_to_words else top_k
     for i in range(spans):
         ids = enc["input_ids"][i]
         for j in np.nonzero(np.array(ids) == tok.cls_token_id)[0]:
@@ -306,10 +309,16 @@ def reference_qa(model, tok, question, context, top_k=1, doc_stride=None, max_an
         starts, ends, scores, min_null_score = hf_select_starts_ends(
             out.start_logits.numpy(), out.end_logits.numpy(), np.array([p_mask[i]]), attention_mask.numpy(),
             min_null_score,
-            top_k, handle_impossible_answer, max_answer_len)
+            pre_topk, handle_impossible_answer, max_answer_len)
         for s, e, score in zip(starts, ends, scores):
+            if score == 0:
+                continue
             a, b = _char_span(enc[i], s, e, 1 if question_first else 0, align_to_words)
-            answers.append({"score": score.item(), "start": a, "end": b, "answer": context[a:b]})
+            same = [x for x in answers if x["answer"].lower() == context[a:b].lower()]
+            if same:
+                same[0]["score"] += score.item()
+            else:
+                answers.append({"score": score.item(), "start": a, "end": b, "answer": context[a:b]})
     if handle_impossible_answer:
         answers.append({"score": min_null_score, "start": 0, "end": 0, "answer": ""})
     answers = sorted(answers, key=lambda x: x["score"], reverse=True)[:top_k]

@@ -7,7 +7,7 @@
     fill.run(["The capital of France is [MASK]."])    # one JSON-safe result per input, one shape per task
 
 Tasks: fill-mask, text-classification (alias sentiment-analysis), token-classification (alias ner),
-question-answering, feature-extraction, sentence-embeddings and sentence-similarity.
+question-answering, zero-shot-classification, feature-extraction, sentence-embeddings and sentence-similarity.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from .fill_mask import FillMaskCandidate, FillMaskPipeline
 from .question_answering import Answer, QuestionAnsweringPipeline
 from .text_classification import ClassificationResult, TextClassificationPipeline
 from .token_classification import GroupedEntity, TokenClassificationPipeline, TokenEntity
+from .zero_shot_classification import ZeroShotClassificationPipeline, ZeroShotResult
 
 __all__ = [
     "SUPPORTED_TASKS",
@@ -59,6 +60,8 @@ __all__ = [
     "TextClassificationPipeline",
     "TokenClassificationPipeline",
     "TokenEntity",
+    "ZeroShotClassificationPipeline",
+    "ZeroShotResult",
     "cos_sim",
     "pipeline",
     "run_batched",
@@ -69,6 +72,7 @@ SUPPORTED_TASKS: dict[str, type[Pipeline]] = {
     "text-classification": TextClassificationPipeline,
     "token-classification": TokenClassificationPipeline,
     "question-answering": QuestionAnsweringPipeline,
+    "zero-shot-classification": ZeroShotClassificationPipeline,
     "feature-extraction": FeatureExtractionPipeline,
     "sentence-embeddings": SentenceEmbeddingPipeline,
     "sentence-similarity": SentenceSimilarityPipeline,
@@ -122,8 +126,9 @@ def pipeline(
 
     Args:
         task: "fill-mask", "text-classification" ("sentiment-analysis"), "token-classification" ("ner"),
-            "question-answering", "feature-extraction", "sentence-embeddings" or "sentence-similarity". None: taken
-            from the checkpoint's config.json `architectures`.
+            "question-answering", "zero-shot-classification" (an NLI sequence classifier), "feature-extraction",
+            "sentence-embeddings" or "sentence-similarity". None: taken from the checkpoint's config.json
+            `architectures`.
         model: a folder, a hub repo id, a bundled model name, or a loaded model (a ModernBert* model, or a
             SentenceEncoder for the sentence tasks). None: the task's default ("answerdotai/ModernBERT-base" for
             fill-mask and feature-extraction).
@@ -136,7 +141,8 @@ def pipeline(
         progress: show a progress bar over the inputs (tqdm if installed, else a counter on stderr).
         attn_implementation, revision, cache_dir, local_files_only, token: passed to `from_pretrained`.
         model_kwargs: more `from_pretrained` arguments (config overrides such as {"num_labels": 3}).
-        **kwargs: the task's options, used as defaults for every call (top_k=..., aggregation_strategy=...).
+        **kwargs: the task's options, used as defaults for every call (top_k=..., aggregation_strategy=...,
+            candidate_labels=...).
 
     Returns:
         The task's pipeline object; call it on a text or a list of texts.

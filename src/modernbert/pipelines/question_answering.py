@@ -1,9 +1,19 @@
-"""question-answering: extractive answers (a span of the context), with transformers' span search and format.
+"""question-answering: extractive answers (a span of the context), as transformers 4.57 gives them.
 
-transformers 5 dropped its QuestionAnsweringPipeline; this one reproduces the last transformers 4.x behaviour:
-long contexts are split into overlapping windows (max_seq_len, doc_stride), every window is scored, start and end
-probabilities are combined into span scores (end >= start, at most max_answer_len tokens, context tokens only),
-and the best spans over all windows are returned with their character offsets in the context.
+transformers 5 dropped its QuestionAnsweringPipeline; this one follows the last release that had it, 4.57
+(fast-tokenizer path): long contexts are split into overlapping windows (max_seq_len, doc_stride), every window
+is scored, start and end probabilities are combined into span scores (end >= start, at most max_answer_len
+tokens, context tokens only), and each window gives its `top_k * 2 + 10` best spans (`top_k` with
+align_to_words=False), since widening to whole words makes several spans one answer. Spans whose answer text is
+the same (ignoring case), in any window, are one answer whose score is the sum of theirs (so a span seen by two
+overlapping windows can score above 1), at the first one's offsets; the `top_k` best answers are returned.
+
+Two differences from 4.57, both where 4.57 misbehaves:
+- a span of probability zero is never an answer. When `top_k` asks for more spans than a window has, 4.57 fills
+  the list with zero-score spans from the masked part of the score matrix (end before start, longer than
+  max_answer_len, or starting at the masked [CLS]), which come out as empty, inverted or made-up answers;
+- when a window holds exactly as many (start, end) pairs as the search asks for, 4.57's `decode_spans` raises a
+  numpy error; here it returns them all, best first.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ logger = logging.getLogger(__name__)
 class Answer(TypedDict):
     """One answer span."""
 
-    score: float  # probability of the span (start probability × end probability)
+    score: float  # probability of the span (start × end probability), summed over the spans with this text
     start: int  # character offsets of the answer in the context
     end: int
     answer: str  # context[start:end]
@@ -47,9 +57,10 @@ class _Span:
 def decode_spans(
     start: np.ndarray, end: np.ndarray, topk: int, max_answer_len: int, undesired_tokens: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Best (start, end) token pairs by start × end probability, end >= start and end - start < max_answer_len.
+    """Best `topk` (start, end) token pairs by start × end probability, as transformers 4.57's `decode_spans`.
 
-    `undesired_tokens` is 1 for tokens that may be part of an answer (transformers' name kept).
+    Pairs with end < start or end - start >= max_answer_len score 0. `undesired_tokens` is 1 for tokens that may
+    be part of an answer (transformers' name kept). Returns (starts, ends, scores), best first.
     """
     if start.ndim == 1:
         start = start[None]
@@ -60,7 +71,7 @@ def decode_spans(
     scores_flat = candidates.flatten()
     if topk == 1:
         idx_sort = [np.argmax(scores_flat)]
-    elif len(scores_flat) <= topk:
+    elif len(scores_flat) <= topk:  # 4.57 has `<` here, and numpy raises when both are equal
         idx_sort = np.argsort(-scores_flat)
     else:
         idx = np.argpartition(-scores_flat, topk)[0:topk]
@@ -83,8 +94,9 @@ def select_starts_ends(
     handle_impossible_answer: bool = False,
     max_answer_len: int = 15,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Normalise start / end logits over the allowed tokens, then `decode_spans`. Also tracks the null score
-    (probability of the first token as both start and end) for handle_impossible_answer."""
+    """Normalise start / end logits over the allowed tokens, then `decode_spans`, as transformers 4.57's
+    `select_starts_ends`. Also tracks the null score (probability of the first token as both start and end) for
+    handle_impossible_answer."""
     undesired_tokens = np.abs(np.array(p_mask) - 1)
     if attention_mask is not None:
         undesired_tokens = undesired_tokens & attention_mask
@@ -103,7 +115,9 @@ def select_starts_ends(
 
 
 class QuestionAnsweringPipeline(Pipeline):
-    """Find the answer to a question as a span of a context.
+    """Find the answer to a question as a span of a context, as transformers 4.57's QuestionAnsweringPipeline does
+    (its span search, its merging of answers with the same text; see the module docstring for the two places
+    where it differs on purpose).
 
     Inputs, as transformers accepts them: `qa(question=..., context=...)` (str or lists; a list of questions
     with one context asks them all of it), `qa({"question": ..., "context": ...})`, a list of such dicts, or
@@ -117,10 +131,12 @@ class QuestionAnsweringPipeline(Pipeline):
         max_question_len: a question so long that the windows leave no room for the context is cut to this many
             tokens (default 64), with a warning; shorter questions are never cut (as in transformers).
         handle_impossible_answer: also consider the empty answer (score of the first token as start and end).
-        align_to_words: widen the answer to whole words (default True).
+        align_to_words: widen the answer to whole words (default True); each window then gives top_k * 2 + 10
+            candidate spans instead of top_k, as in 4.57.
 
-    Returns one `Answer` when one is found (top_k=1), else a list of them (best first); for several questions,
-    one such result per question. `run` always gives a list of answers per input.
+    Returns one `Answer` when one is found (top_k=1), else a list of them (best first, fewer than top_k when the
+    context has fewer distinct answers); for several questions, one such result per question. `run` always gives
+    a list of answers per input.
     """
 
     task = "question-answering"
@@ -278,17 +294,26 @@ class QuestionAnsweringPipeline(Pipeline):
         sequence_index = 1 if question_first else 0
         min_null_score: float = 1000000
         answers: list[Answer] = []
+        by_text: dict[str, Answer] = {}  # lower-cased answer text → its answer, to merge spans as 4.57 does
+        candidates = top_k * 2 + 10 if align_to_words else top_k  # word alignment turns some spans into one
         for span, (start_logits, end_logits) in spans:
             attention_mask = np.ones((1, len(span.input_ids)), dtype=np.int64)
             starts, ends, scores, min_null_score = select_starts_ends(
                 start_logits[None], end_logits[None], np.array([span.p_mask]), attention_mask, min_null_score,
-                top_k, handle_impossible_answer, max_answer_len,
+                candidates, handle_impossible_answer, max_answer_len,
             )
             for s, e, score in zip(starts, ends, scores):
+                if not score > 0:  # outside the allowed spans (see the module docstring): not an answer
+                    continue
                 start, end = _char_span(span.encoding, int(s), int(e), sequence_index, align_to_words)
-                answers.append(
-                    {"score": score.item(), "start": start, "end": end, "answer": example.context[start:end]}
-                )
+                text = example.context[start:end]
+                same = by_text.get(text.lower())
+                if same is not None:
+                    same["score"] += score.item()
+                else:
+                    answer: Answer = {"score": score.item(), "start": start, "end": end, "answer": text}
+                    answers.append(answer)
+                    by_text[text.lower()] = answer
         if handle_impossible_answer:
             answers.append({"score": min_null_score, "start": 0, "end": 0, "answer": ""})
         return sorted(answers, key=lambda x: x["score"], reverse=True)[:top_k]
