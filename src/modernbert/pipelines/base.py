@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..auto import AutoTokenizer
 from ..errors import MissingTokenizerError
 from ..model import ModernBertPreTrainedModel
 from ..tokenizer import Tokenizer
@@ -246,8 +247,6 @@ def load_tokenizer(name_or_path: Any, **kwargs: Any) -> Tokenizer:
         raise TypeError(
             f"tokenizer must be a modernbert Tokenizer, a folder or a hub repo id, got {type(name_or_path).__name__}"
         )
-    from ..auto import AutoTokenizer
-
     return AutoTokenizer.from_pretrained(name_or_path, **kwargs)
 
 

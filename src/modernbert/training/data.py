@@ -203,7 +203,10 @@ def pack_order(lengths: np.ndarray, capacity: int) -> np.ndarray:
 
 @dataclass
 class PackedBatch:
-    """Packed sequences: ``input_ids`` (tokens,), ``cu_seqlens`` (seqs + 1,) int32, longest sequence."""
+    """Packed sequences: ``input_ids`` (tokens,), ``cu_seqlens`` (seqs + 1,) int32, longest sequence.
+
+    The forward's inputs as the data stream yields them, before masking; the model builds its own AttnBatch
+    (host lengths, per-forward caches) from ``cu_seqlens``."""
 
     input_ids: Tensor
     cu_seqlens: Tensor
