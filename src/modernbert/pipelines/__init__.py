@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ..checkpoint import resolve_dtype
 from ..config import ModernBertConfig
 from ..hub import resolve_folder
 from ..model import ModernBertModel, ModernBertPreTrainedModel
@@ -205,8 +206,6 @@ def pipeline(
         if device_ is not None:
             loaded.to(device_)
         if dtype not in (None, "auto"):
-            from ..checkpoint import resolve_dtype
-
             loaded.to(resolve_dtype(dtype, loaded.config))
     else:
         raise TypeError(

@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import hub
+from ..config import ModernBertConfig
+from ..model import ModernBertForMaskedLM
 from .checkpointer import Checkpointer, restore_rng_state, rng_state
 from .data import (
     IGNORE_INDEX,
@@ -331,8 +333,6 @@ def unigram_baseline(cfg: PretrainConfig) -> dict:
 
 def model_config(cfg: PretrainConfig, special: SpecialIds):
     """The ``ModernBertConfig`` of a run: vocabulary padded to a multiple of 64, special ids from the tokenizer."""
-    from ..config import ModernBertConfig
-
     return ModernBertConfig(
         vocab_size=-(-special.vocab_size // 64) * 64,
         hidden_size=cfg.hidden_size,
@@ -427,8 +427,6 @@ class _Run:
     """
 
     def __init__(self, cfg: PretrainConfig, dist: _Dist) -> None:
-        from ..model import ModernBertForMaskedLM
-
         self.cfg, self.dist = cfg, dist
         rank, world = dist.rank, dist.world_size
         if cfg.batch_tokens // world < cfg.seq_len:
