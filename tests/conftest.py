@@ -101,6 +101,22 @@ def tiny_checkpoint(tmp_path_factory):
     return make
 
 
+# The checkpoint folders most test modules share (the same arguments give the same folder).
+@pytest.fixture(scope="session")
+def mlm_folder(tiny_checkpoint):
+    return tiny_checkpoint("ModernBertForMaskedLM")
+
+
+@pytest.fixture(scope="session")
+def qa_folder(tiny_checkpoint):
+    return tiny_checkpoint("ModernBertForQuestionAnswering")
+
+
+@pytest.fixture(scope="session")
+def base_folder(tiny_checkpoint):
+    return tiny_checkpoint("ModernBertModel")
+
+
 def to_4x_layout(path: Path, global_attn_every_n_layers: int) -> None:
     """Rewrite a 5.x config.json in the layout of the published (4.x) hub configs."""
     cfg = json.loads(path.read_text())

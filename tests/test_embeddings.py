@@ -106,11 +106,6 @@ def reference_embeddings(transformer_dir: Path, texts: list[str], *, pooling: st
 
 
 @pytest.fixture(scope="module")
-def base_folder(tiny_checkpoint):
-    return tiny_checkpoint("ModernBertModel")
-
-
-@pytest.fixture(scope="module")
 def nomic_like(base_folder, tmp_path_factory):
     """Mean pooling, Normalize, query/document prompts: like nomic-ai/modernbert-embed-base."""
     return write_st_folder(base_folder, tmp_path_factory.mktemp("nomic"), pooling="mean", normalize=True,

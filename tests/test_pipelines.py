@@ -87,11 +87,6 @@ def quiet(fn, *args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def mlm_folder(tiny_checkpoint):
-    return tiny_checkpoint("ModernBertForMaskedLM")
-
-
-@pytest.fixture(scope="module")
 def seq_folder(tiny_checkpoint):
     return tiny_checkpoint("ModernBertForSequenceClassification", **SEQ_OVERRIDES)
 
@@ -99,16 +94,6 @@ def seq_folder(tiny_checkpoint):
 @pytest.fixture(scope="module")
 def tok_folder(tiny_checkpoint):
     return tiny_checkpoint("ModernBertForTokenClassification", **TOKEN_OVERRIDES)
-
-
-@pytest.fixture(scope="module")
-def qa_folder(tiny_checkpoint):
-    return tiny_checkpoint("ModernBertForQuestionAnswering")
-
-
-@pytest.fixture(scope="module")
-def base_folder(tiny_checkpoint):
-    return tiny_checkpoint("ModernBertModel")
 
 
 @pytest.fixture(scope="module")

@@ -59,11 +59,6 @@ def floats(obj):
 
 
 @pytest.fixture(scope="module")
-def mlm_folder(tiny_checkpoint):
-    return tiny_checkpoint("ModernBertForMaskedLM")
-
-
-@pytest.fixture(scope="module")
 def seq_folder(tiny_checkpoint):
     return tiny_checkpoint("ModernBertForSequenceClassification", num_labels=3)
 
@@ -71,16 +66,6 @@ def seq_folder(tiny_checkpoint):
 @pytest.fixture(scope="module")
 def tok_folder(tiny_checkpoint):
     return tiny_checkpoint("ModernBertForTokenClassification", **TOKEN_OVERRIDES)
-
-
-@pytest.fixture(scope="module")
-def qa_folder(tiny_checkpoint):
-    return tiny_checkpoint("ModernBertForQuestionAnswering")
-
-
-@pytest.fixture(scope="module")
-def base_folder(tiny_checkpoint):
-    return tiny_checkpoint("ModernBertModel")
 
 
 @pytest.fixture(scope="module")
