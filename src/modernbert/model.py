@@ -294,10 +294,6 @@ class ModernBertPreTrainedModel(nn.Module):
         """The encoder (the model itself for ModernBertModel)."""
         return getattr(self, "model", self)
 
-    @property
-    def _attn_implementation_name(self) -> str:
-        return self._attn_implementation
-
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
         """Parameter count; tied parameters counted once."""
         skip = {id(self.get_input_embeddings().weight)} if exclude_embeddings else set()
