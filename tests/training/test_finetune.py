@@ -226,6 +226,13 @@ def test_trains_exports_and_transformers_agrees(base, data, tmp_path):
         b = ref(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
     assert ref.config.id2label == {0: "no", 1: "yes"}
+    # The pipeline (and so `modernbert classify`) takes the folder as it is, with its label names.
+    from modernbert import pipeline
+
+    result = pipeline("text-classification", model=str(out), device="cpu")(texts[0])
+    probs = torch.softmax(a[0], -1)
+    assert result[0]["label"] == ("yes" if probs[1] > probs[0] else "no")
+    assert result[0]["score"] == pytest.approx(float(probs.max()), abs=1e-5)
 
 
 def test_regression_and_multilabel_train(base, tmp_path):

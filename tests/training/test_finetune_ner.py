@@ -123,6 +123,10 @@ def test_trains_and_exports(base, tmp_path):
         b = ref(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
     mask = enc["attention_mask"].bool()
     torch.testing.assert_close(a[mask], b[mask], atol=1e-4, rtol=1e-4)
+    from modernbert import pipeline
+
+    found = pipeline("token-classification", model=str(out), device="cpu")("Max Planck visited Paris")
+    assert all(e["entity"] in config["id2label"].values() for e in found)
 
 
 def test_bad_tagged_inputs_one_line_exit_2(base, tmp_path, capsys):

@@ -108,3 +108,16 @@ def test_reranker_trains_and_transformers_agrees(base, tmp_path):
         b = ref(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
     assert a.shape == (2, 1)
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_reranker_relevance_must_be_in_0_1(base, tmp_path, capsys):
+    from modernbert.cli import main
+
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"query": "a", "passage": "b", "label": 1}) + "\n"
+                     + json.dumps({"query": "a", "passage": "c", "label": 3}) + "\n")
+    code = main(["finetune", "reranker", "--model", str(base), "--train", str(train), "--output",
+                 str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"{train}, line 2, column 'label': relevance 3.0; expected a relevance in [0, 1]" in err
