@@ -11,7 +11,8 @@
 * ``token-classification``: word-level tags from CoNLL or JSONL, as run_ner.py (see `finetune_ner`);
 * ``sentence-embedding``: (anchor, positive[, negative]) texts, in-batch negatives with scale 20, exported as a
   sentence-transformers folder; ``reranker``: a cross-encoder on (query, passage, relevance) rows, binary
-  cross-entropy (see `finetune_pairs`).
+  cross-entropy (see `finetune_pairs`);
+* ``multiple-choice``: SWAG-style rows or a list of choices per row, as run_swag.py (see `finetune_choice`).
 
 A run:
 
@@ -386,11 +387,18 @@ def _reranker() -> type:
     return Reranker
 
 
+def _multiple_choice() -> type:
+    from .finetune_choice import MultipleChoice
+
+    return MultipleChoice
+
+
 # Task name -> a function returning its class (imported when the task runs).
 TASKS: dict[str, Any] = {"text-classification": lambda: TextClassification,
                          "token-classification": _token_classification,
                          "sentence-embedding": _sentence_embedding,
-                         "reranker": _reranker}
+                         "reranker": _reranker,
+                         "multiple-choice": _multiple_choice}
 
 
 # ----- the run -----

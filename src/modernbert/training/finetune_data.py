@@ -230,8 +230,8 @@ def missing_column(rows: Rows, column: str, flag: str) -> DataError:
                      f"(choose one with {flag})")
 
 
-def _number(value: Any) -> int | float | None:
-    """A label as a number (CSV cells are strings: typed as a CSV reader would), or None."""
+def as_number(value: Any) -> int | float | None:
+    """A value as a number (CSV cells are strings: typed as a CSV reader would), or None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -268,7 +268,7 @@ def _as_list(value: Any, src: Source, column: str) -> list[str]:
 
 
 def _class_name(value: Any) -> str:
-    number = _number(value)
+    number = as_number(value)
     return str(number) if isinstance(number, int) else str(value)
 
 
@@ -301,12 +301,12 @@ class LabelSpace:
             if all(isinstance(v, (list, tuple)) for v in values):
                 problem_type = "multi_label_classification"
             else:
-                numbers = [_number(v) for v in values]
+                numbers = [as_number(v) for v in values]
                 regression = all(n is not None for n in numbers) and any(isinstance(n, float) for n in numbers)
                 problem_type = "regression" if regression else "single_label_classification"
         if problem_type == "regression":
             for v, src in zip(values, rows.sources):
-                if _number(v) is None:
+                if as_number(v) is None:
                     raise DataError(f"{src.where(column)}: {v!r} is not a number; expected a number (regression)")
             return cls("regression", ["score"])
         if problem_type == "multi_label_classification":
@@ -316,7 +316,7 @@ class LabelSpace:
             if isinstance(v, (list, tuple, dict)):
                 raise DataError(f"{src.where(column)}: {v!r}; expected one label per row (single-label "
                                 "classification; lists of labels are multi-label: --problem-type)")
-        classes = {_class_name(v): _number(v) for v in values}
+        classes = {_class_name(v): as_number(v) for v in values}
         numeric = all(isinstance(n, int) for n in classes.values())
         order = sorted(classes, key=(lambda c: classes[c]) if numeric else None)
         return cls(problem_type, order)
@@ -330,7 +330,7 @@ class LabelSpace:
         if self.problem_type == "regression":
             out = []
             for v, src in zip(values, rows.sources):
-                n = _number(v)
+                n = as_number(v)
                 if n is None:
                     raise DataError(f"{src.where(column)}: {v!r} is not a number; expected a number (regression)")
                 out.append(float(n))
