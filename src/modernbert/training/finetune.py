@@ -12,6 +12,8 @@
 * ``sentence-embedding``: (anchor, positive[, negative]) texts, in-batch negatives with scale 20, exported as a
   sentence-transformers folder; ``reranker``: a cross-encoder on (query, passage, relevance) rows, binary
   cross-entropy (see `finetune_pairs`);
+* ``question-answering``: SQuAD JSON or rows, long contexts in overlapping windows, unanswerable questions as
+  SQuAD v2, as run_qa.py (see `finetune_qa`);
 * ``multiple-choice``: SWAG-style rows or a list of choices per row, as run_swag.py (see `finetune_choice`).
 
 A run:
@@ -238,6 +240,10 @@ class Task:
         return model(input_ids=batch.input_ids.to(device), cu_seqlens=batch.cu_seqlens.to(device),
                      max_seqlen=batch.max_seqlen).logits
 
+    def batch_loss(self, logits: torch.Tensor, labels: torch.Tensor, batch: fd.Packed) -> torch.Tensor:
+        """The summed loss of a packed batch (`loss_sum`, which most tasks compute without the batch)."""
+        return self.loss_sum(logits, labels)
+
     def export(self, model: torch.nn.Module, out: Path, model_dir: Path) -> None:
         """`save_pretrained` into `out`, and the tokenizer files of the base model."""
         model.config = model.config.replace(architectures=[self.architecture])
@@ -387,6 +393,12 @@ def _reranker() -> type:
     return Reranker
 
 
+def _question_answering() -> type:
+    from .finetune_qa import QuestionAnswering
+
+    return QuestionAnswering
+
+
 def _multiple_choice() -> type:
     from .finetune_choice import MultipleChoice
 
@@ -398,6 +410,7 @@ TASKS: dict[str, Any] = {"text-classification": lambda: TextClassification,
                          "token-classification": _token_classification,
                          "sentence-embedding": _sentence_embedding,
                          "reranker": _reranker,
+                         "question-answering": _question_answering,
                          "multiple-choice": _multiple_choice}
 
 
@@ -560,7 +573,7 @@ class _Run:
         for batch, y in zip(batches, labels):
             with self._autocast():
                 logits = self.task.forward(self.model, batch, self.device)
-            loss = self.task.loss_sum(logits, y.to(self.device)) / total
+            loss = self.task.batch_loss(logits, y.to(self.device), batch) / total
             loss.backward()
             loss_value += float(loss.detach())
             tokens += batch.num_tokens
