@@ -781,8 +781,9 @@ def build_arg_parser(prog: str | None = None, parser_class: type = argparse.Argu
     g.add_argument("--validation", metavar="FILE", help="validation data, evaluated and used for the best model")
     g.add_argument("--test", metavar="FILE", help="test data: predictions go to OUTPUT/test_predictions.jsonl")
     g.add_argument("--output", required=True, metavar="DIR", help="the fine-tuned model and the run's files")
-    g.add_argument("--text-column", help="default: sentence1 when there are sentence1 and sentence2 columns, else "
-                   "the first column that is not the label column (run_glue.py's rule)")
+    g.add_argument("--text-column", help="text-classification: sentence1 when there are sentence1 and sentence2 "
+                   "columns, else the first column that is not the label column (run_glue.py's rule); the other "
+                   "tasks: tokens, anchor, query, context (or question), else the first column")
     g.add_argument("--text-pair-column", help="second text of a pair (default: sentence2, else the second column "
                    "that is not the label column, if any)")
     g.add_argument("--negative-column", help="sentence-embedding: the hard negatives (default: negative, else the "
