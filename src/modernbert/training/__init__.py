@@ -3,12 +3,19 @@
     from modernbert.training import PretrainConfig, pretrain
     metrics = pretrain(PretrainConfig(train_data="data/corpus/train.jsonl", tokenizer="data/tokenizer", steps=100))
 
+Fine-tuning from data files (`modernbert finetune TASK`):
+
+    from modernbert.training import FinetuneConfig, finetune
+    metrics = finetune(FinetuneConfig(model="modernbert-tiny", train="train.csv", validation="dev.csv",
+                                      output="runs/clf"))
+
 The pieces every trainer and resumable job shares: `Checkpointer` (atomic, verified checkpoints and a resume
 that falls back), `RunLog` (the run's JSONL log, every step exactly once), `check_resume_inputs` (what a
 resume must not change) and `choose_threads`.
 """
 
 from .checkpointer import Checkpointer
+from .finetune import FinetuneConfig, finetune
 from .pretrain import (
     PretrainConfig,
     add_pretrain_arguments,
@@ -27,6 +34,7 @@ from .threads import choose_threads
 
 __all__ = [
     "Checkpointer",
+    "FinetuneConfig",
     "PretrainConfig",
     "RunLog",
     "add_pretrain_arguments",
@@ -36,6 +44,7 @@ __all__ = [
     "config_from_args",
     "evaluate",
     "export_pretrained",
+    "finetune",
     "main",
     "pretrain",
     "unigram_baseline",
