@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import classify, embed, fill_mask, info, ner, pretrain, qa
+from . import classify, embed, fill_mask, info, ner, pretrain, qa, serve
 
 COMMANDS: dict[str, ModuleType] = {
     "fill-mask": fill_mask,
@@ -28,4 +28,5 @@ COMMANDS: dict[str, ModuleType] = {
     "embed": embed,
     "info": info,
     "pretrain": pretrain,
+    "serve": serve,
 }
