@@ -119,7 +119,7 @@ def test_sigterm_drains(folders, tmp_path, encoder):
     """SIGTERM under load: every request already accepted is answered in full, then the process exits 0."""
     server = Server(folders["embed"], "--max-batch-tokens", "64", log=tmp_path / "sigterm.log").ready()
     try:
-        requests = [[words(60 + (i + j) % 10, i * 32 + j) for j in range(32)] for i in range(24)]
+        requests = [[words(60 + (i + j) % 10, i * 32 + j) for j in range(24)] for i in range(12)]
         signalled: list[float] = []
 
         async def one(texts: list[str]) -> tuple[int, object, float]:
