@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from serve_helpers import API_KEY, Server, write_st_folder
+
+from .serve_helpers import API_KEY, Server, write_st_folder
 
 
 @pytest.fixture(scope="session")

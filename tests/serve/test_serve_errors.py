@@ -7,7 +7,8 @@ import sys
 
 import httpx
 import pytest
-from serve_helpers import API_KEY, SRC, words
+
+from .serve_helpers import API_KEY, SRC, words
 
 
 def _error(r: httpx.Response, status: int, error_type: str, *needles: str) -> None:

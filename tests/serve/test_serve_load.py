@@ -10,9 +10,10 @@ import time
 
 import httpx
 import pytest
-from serve_helpers import API_KEY, Server, close, words
 
 from modernbert import SentenceEncoder
+
+from .serve_helpers import API_KEY, Server, close, words
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,12 @@ import base64
 
 import numpy as np
 import pytest
-from serve_helpers import PROMPTS, ST_MAX_SEQ_LENGTH, close, words
 
 from modernbert import SentenceEncoder, pipeline
 from modernbert.model import ModernBertForMaskedLM
 from modernbert.pipelines import FeatureExtractionPipeline, FillMaskPipeline, SentenceSimilarityPipeline
+
+from .serve_helpers import PROMPTS, ST_MAX_SEQ_LENGTH, close, words
 
 TEXTS = ["The capital of France is Paris.", "  Leading spaces are stripped.", "Hi", words(20, 1)]
 
