@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -123,3 +124,15 @@ def test_missing_extra_gives_the_install_hint(monkeypatch, capsys):
     assert main(["serve", "--model", "modernbert-tiny"]) == 2
     err = capsys.readouterr().err
     assert 'pip install "modernbert[serve]"' in err and "fastapi" in err
+
+
+def test_port_in_use_is_a_one_line_error(capsys):
+    from modernbert.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--model", "modernbert-tiny", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err

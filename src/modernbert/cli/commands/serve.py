@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 
 from ..errors import CLIError
 from ..models import BUNDLED_MODEL, DTYPES, _dtype, check_device, positive_int, resolve_model, resolve_tokenizer
@@ -48,6 +49,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json-logs", action="store_true", help="one JSON line per request on stderr")
 
 
+def check_address(host: str, port: int) -> None:
+    """A CLIError for an address this process cannot listen on (a port in use, a host that is not here),
+    before the model is loaded."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise CLIError(f"--host {host!r} is not an address of this machine ({e.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            raise CLIError(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port, or stop what "
+                           "uses it") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve a model over HTTP with text-embeddings-inference's routes and OpenAI's /v1/embeddings.
 
@@ -66,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     folder = resolve_model(args.model)
     tokenizer = resolve_tokenizer(args.tokenizer)
     check_device(args.device)
+    check_address(args.host, args.port)
     import uvicorn
 
     from ...runtime import configure_cpu
