@@ -1,0 +1,271 @@
+"""`modernbert serve` under closed-loop load: throughput and latency, against our offline pipeline (the ceiling)
+and, when its URL is given, infinity-emb serving the same folder.
+
+Each of C clients sends a request, waits for its answer, and sends the next one, until the run has sent
+`--requests` requests or lasted `--seconds`. Requests hold 1 to 16 texts of 5 to 300 words, drawn once from a
+fixed seed, so every side and every concurrency embeds the same inputs. The client is raw asyncio HTTP/1.1 with
+keep-alive (one connection per client), so that it is not the bottleneck: `--echo` measures it alone, against
+a no-model server in this process.
+
+    python benchmarks/bench_server.py --model modernbert-tiny --quick
+    python benchmarks/bench_server.py --model FOLDER --dtype bfloat16 --concurrency 1,8,32,128
+    python benchmarks/bench_server.py --model FOLDER --infinity-url http://127.0.0.1:7997 --json out.json
+    python benchmarks/bench_server.py --echo
+
+Loopback only: every URL must be on 127.0.0.1 / localhost. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ("the of and to in is was for on that with as by at from his her an were are which this be or has "
+         "had not first one their its new after who they have two been but all other time more may when "
+         "city river music school world state people year during would between three film team").split()
+
+
+def log(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def make_requests(n: int, seed: int, max_words: int, max_inputs: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    return [[" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, max_words)))
+             for _ in range(rng.randint(1, max_inputs))] for _ in range(n)]
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q / 100 * len(xs)))] if xs else float("nan")
+
+
+def check_loopback(url: str) -> tuple[str, int, str]:
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"error: {url} is not a loopback URL; this benchmark only talks to this machine")
+    return parts.hostname, parts.port or 80, parts.path.rstrip("/")
+
+
+# ----- the client -----
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: POST a JSON body, read the status and the body."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        if "content-length" in headers:
+            data = await self.reader.readexactly(int(headers["content-length"]))
+        else:  # chunked
+            data = b""
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
+                data += await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        if headers.get("connection", "").lower() == "close":
+            self.writer.close()
+            self.writer = None
+        return status, data
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def closed_loop(url: str, route: str, payload: Any, requests: list[list[str]], concurrency: int,
+                      max_seconds: float) -> dict[str, Any]:
+    """C clients, each sending its next request when the last is answered; latencies and counts."""
+    host, port, prefix = check_loopback(url)
+    queue = list(range(len(requests)))
+    latencies: list[float] = []
+    errors: dict[int, int] = {}
+    inputs = 0
+    start = time.perf_counter()
+
+    async def client() -> None:
+        nonlocal inputs
+        conn = Connection(host, port)
+        try:
+            while queue and time.perf_counter() - start < max_seconds:
+                texts = requests[queue.pop()]
+                body = json.dumps(payload(texts)).encode()
+                t0 = time.perf_counter()
+                status, _ = await conn.post(prefix + route, body)
+                latencies.append(time.perf_counter() - t0)
+                if status == 200:
+                    inputs += len(texts)
+                else:
+                    errors[status] = errors.get(status, 0) + 1
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return {"concurrency": concurrency, "requests": len(latencies), "inputs": inputs, "seconds": elapsed,
+            "inputs_per_s": inputs / elapsed, "requests_per_s": len(latencies) / elapsed,
+            "p50_ms": percentile(latencies, 50) * 1000, "p90_ms": percentile(latencies, 90) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000, "errors": errors}
+
+
+# ----- the sides -----
+
+
+def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-m", "modernbert.cli", "serve", "--model", args.model, "--host", "127.0.0.1",
+           "--port", str(port), "--dtype", args.dtype, "--max-batch-tokens", str(args.max_batch_tokens),
+           "--max-client-batch-size", "64", "--auto-truncate"]
+    if args.device:
+        cmd += ["--device", args.device]
+    proc = subprocess.Popen(cmd, env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"error: the server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("error: the server did not start in 300 s")
+
+
+def offline(args: argparse.Namespace, requests: list[list[str]]) -> dict[str, Any]:
+    """Our pipeline on the same inputs, one request's texts after another (no HTTP): the ceiling."""
+    from modernbert import SentenceEncoder
+    from modernbert.runtime import configure_cpu
+
+    configure_cpu()
+    encoder = SentenceEncoder.from_pretrained(args.model, dtype=args.dtype, device=args.device)
+    texts = [t for r in requests for t in r]
+    encoder.encode(texts[:64], batch_size=64)  # warm-up
+    t0 = time.perf_counter()
+    encoder.encode(texts, batch_size=64)
+    elapsed = time.perf_counter() - t0
+    tokens = sum(len(ids) for ids in encoder.tokenize(texts))
+    return {"inputs": len(texts), "seconds": elapsed, "inputs_per_s": len(texts) / elapsed,
+            "tokens_per_s": tokens / elapsed, "tokens": tokens}
+
+
+def echo_server(port: int) -> asyncio.AbstractServer:
+    """A no-model HTTP server answering every request with `[]`: the client's own ceiling."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length"))
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n[]")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    return asyncio.start_server(handle, "127.0.0.1", port)  # type: ignore[return-value]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="modernbert-tiny", help="folder, bundled model or hub id to serve")
+    p.add_argument("--url", default=None, help="an already running modernbert server (default: start one)")
+    p.add_argument("--infinity-url", default=None, help="an infinity-emb server on the same folder (optional)")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--concurrency", default="1,8,32,128")
+    p.add_argument("--requests", type=int, default=400, help="requests per run at most (default: 400)")
+    p.add_argument("--seconds", type=float, default=60, help="seconds per run at most (default: 60)")
+    p.add_argument("--max-batch-tokens", type=int, default=16384)
+    p.add_argument("--quick", action="store_true", help="40 requests of 5-60 words: a smoke test")
+    p.add_argument("--echo", action="store_true", help="measure the client alone against a no-model server")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    args = p.parse_args()
+    if args.quick:
+        args.requests = min(args.requests, 40)
+    requests = make_requests(args.requests, 0, 60 if args.quick else 300, 16)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    report: dict[str, Any] = {"model": args.model, "dtype": args.dtype, "requests": args.requests, "runs": {}}
+
+    if args.echo:
+        async def run_echo() -> list[dict[str, Any]]:
+            port = free_port()
+            server = await echo_server(port)
+            try:
+                return [await closed_loop(f"http://127.0.0.1:{port}", "/embed", lambda t: {"inputs": t},
+                                          requests * 20, c, args.seconds) for c in levels]
+            finally:
+                server.close()
+
+        report["runs"]["echo"] = asyncio.run(run_echo())
+    else:
+        proc = None
+        url = args.url
+        if url is None:
+            port = free_port()
+            proc = start_server(args, port)
+            url = f"http://127.0.0.1:{port}"
+        try:
+            sides = {"modernbert": (url, "/embed", lambda t: {"inputs": t, "truncate": True})}
+            if args.infinity_url:
+                sides["infinity"] = (args.infinity_url, "/embeddings", lambda t: {"input": t, "model": args.model})
+            for name, (side_url, route, payload) in sides.items():
+                runs = []
+                for c in levels:
+                    log(f"{name}: concurrency {c} ...")
+                    runs.append(asyncio.run(closed_loop(side_url, route, payload, requests, c, args.seconds)))
+                report["runs"][name] = runs
+        finally:
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
+        log("offline pipeline ...")
+        report["offline"] = offline(args, requests)
+
+    header = f"{'side':<12}{'conc':>6}{'req':>6}{'inputs/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}  errors"
+    print(header)
+    for name, runs in report["runs"].items():
+        for r in runs:
+            print(f"{name:<12}{r['concurrency']:>6}{r['requests']:>6}{r['inputs_per_s']:>10.1f}{r['p50_ms']:>9.1f}"
+                  f"{r['p90_ms']:>9.1f}{r['p99_ms']:>9.1f}  {r['errors'] or '-'}")
+    if "offline" in report:
+        o = report["offline"]
+        print(f"{'offline':<12}{'':>6}{'':>6}{o['inputs_per_s']:>10.1f}  ({o['tokens_per_s']:.0f} real tokens/s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

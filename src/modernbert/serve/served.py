@@ -1,0 +1,207 @@
+"""What a model folder serves: its kind, its pipelines, and per task how an input is counted and run.
+
+The folder decides: a sentence-transformers folder or a bare encoder serves embeddings; a sequence classifier
+serves predictions (and reranking when it has one label); an MLM serves fill-mask and embeddings; a token
+classifier serves NER; a QA model serves question answering. Every task runs through its pipeline's
+`Pipeline.run`; this module holds no model code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..hub import CONFIG_NAME, read_json, resolve_folder
+
+# config.json `architectures` → (the model's kind as /info and errors name it, the tasks it serves)
+KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ModernBertModel": ("embedding", ("embed", "embed_all")),
+    "ModernBertForMaskedLM": ("masked-lm", ("fill", "embed", "embed_all")),
+    "ModernBertForSequenceClassification": ("classifier", ("classify",)),
+    "ModernBertForTokenClassification": ("token-classifier", ("ner",)),
+    "ModernBertForQuestionAnswering": ("question-answering", ("qa",)),
+}
+SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json")
+NO_LIMIT = 1 << 30  # a max_length that never cuts: exact token counts without the tokenizer's warning
+
+
+@dataclass
+class Task:
+    """One thing the model can do: how an input is counted, and how a list of them runs.
+
+    count: (items, options) → real tokens per item, untruncated (for the length check and the batch budget).
+    run: (items, options) → one result per item (the pipeline's `run`, `batch_size` = len(items)).
+    max_length: the most tokens an input may have (longer ones are cut when truncating, refused otherwise).
+    """
+
+    count: Callable[[list[Any], dict[str, Any]], list[int]]
+    run: Callable[[list[Any], dict[str, Any]], list[Any]]
+    max_length: int
+
+
+class Served:
+    """A loaded model folder and the tasks it serves.
+
+    model_id: what was asked for (folder, bundled name or hub id). kind: "embedding", "classifier", "masked-lm",
+    "token-classifier" or "question-answering". architecture: the config's class name. tasks: task name → Task.
+    """
+
+    def __init__(self, model_id: str, kind: str, architecture: str, tasks: dict[str, Task], tokenizer: Any,
+                 config: Any, *, dtype: str, device: str, max_input_length: int, pooling: str | None = None,
+                 prompts: dict[str, str] | None = None) -> None:
+        self.model_id, self.kind, self.architecture = model_id, kind, architecture
+        self.tasks, self.tokenizer, self.config = tasks, tokenizer, config
+        self.dtype, self.device, self.pooling = dtype, device, pooling
+        self.max_input_length = max_input_length  # the longest input, in tokens, of the model's main task
+        self.prompts: dict[str, str] = dict(prompts or {})  # the sentence-transformers prompts, by name
+
+    def run(self, task: str, items: list[Any], options: dict[str, Any]) -> list[Any]:
+        """The batcher's runner: `items` of one task with the same options."""
+        return self.tasks[task].run(items, options)
+
+
+def architecture_of(folder: Path) -> tuple[str, bool]:
+    """(the config's architecture, whether the folder is a sentence-transformers folder)."""
+    sentence = any((folder / name).is_file() for name in SENTENCE_TRANSFORMERS_FILES)
+    config_path = folder / CONFIG_NAME
+    if not config_path.is_file() and sentence:  # the transformer may live in a subfolder (0_Transformer/)
+        return "ModernBertModel", True
+    config = read_json(config_path, "model config")
+    names = [a for a in (config.get("architectures") or []) if a in KINDS]
+    if sentence:
+        return "ModernBertModel", True
+    if not names:
+        raise ValueError(
+            f"{folder} is not a model this server can serve: its config.json names architectures "
+            f"{config.get('architectures')}; it serves {', '.join(KINDS)} or a sentence-transformers folder"
+        )
+    return names[0], False
+
+
+def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling: str | None = None,
+         tokenizer: str | None = None) -> Served:
+    """Load `model` (a folder, bundled name or hub id) and build the pipelines of what it serves.
+
+    pooling: "cls" or "mean" for the embeddings of a bare encoder or an MLM (default: the folder's, else mean).
+    """
+    from ..model import (
+        ModernBertForMaskedLM,
+        ModernBertForQuestionAnswering,
+        ModernBertForSequenceClassification,
+        ModernBertForTokenClassification,
+    )
+    from ..pipelines import (
+        FeatureExtractionPipeline,
+        FillMaskPipeline,
+        QuestionAnsweringPipeline,
+        SentenceEmbeddingPipeline,
+        SentenceEncoder,
+        TextClassificationPipeline,
+        TokenClassificationPipeline,
+    )
+    from ..pipelines.base import default_device, load_tokenizer, resolve_device, tokenizer_for_folder
+
+    folder = resolve_folder(model)
+    architecture, sentence = architecture_of(folder)
+    kind, names = KINDS[architecture]
+    device_ = resolve_device(device) or default_device()
+    load_kwargs: dict[str, Any] = {"dtype": dtype, "device": device_}
+    tasks: dict[str, Task] = {}
+
+    if architecture == "ModernBertModel":
+        # normalize=False: each request says whether to normalise (TEI's `normalize`, true by default)
+        encoder = SentenceEncoder.from_pretrained(os.fspath(folder), tokenizer=tokenizer, pooling=pooling,
+                                                  normalize=False, **load_kwargs)
+        encoder.model.name_or_path = model
+        tok, net, head = encoder.tokenizer, encoder.model, None
+    else:
+        tok = load_tokenizer(tokenizer) if tokenizer is not None else tokenizer_for_folder(folder, model)
+        cls = {
+            "ModernBertForMaskedLM": ModernBertForMaskedLM,
+            "ModernBertForSequenceClassification": ModernBertForSequenceClassification,
+            "ModernBertForTokenClassification": ModernBertForTokenClassification,
+            "ModernBertForQuestionAnswering": ModernBertForQuestionAnswering,
+        }[architecture]
+        head = cls.from_pretrained(folder, **load_kwargs)
+        head.name_or_path = model
+        net = head.model
+        encoder = SentenceEncoder(net, tok, pooling=pooling or "mean") if "embed" in names else None
+    config = net.config
+    limit = min(tok.model_max_length, config.max_position_embeddings)
+
+    def counter(pairs: bool = False) -> Callable[[list[Any], dict[str, Any]], list[int]]:
+        def count(items: list[Any], options: dict[str, Any]) -> list[int]:
+            inputs = [(i["text"], i["text_pair"]) if isinstance(i, dict) and i.get("text_pair") else
+                      (i["text"] if isinstance(i, dict) else i) for i in items] if pairs else items
+            return [len(ids) for ids in tok(inputs, truncation=False, max_length=NO_LIMIT,
+                                            return_attention_mask=False)["input_ids"]]
+        return count
+
+    if encoder is not None:
+        embed = SentenceEmbeddingPipeline(encoder)
+        features = FeatureExtractionPipeline(net, tok)
+
+        def count_embed(items: list[str], options: dict[str, Any]) -> list[int]:
+            prompt = encoder._prompt(options.get("prompt_name"), None) or ""
+            texts = [prompt + (t.strip().lower() if encoder.do_lower_case else t.strip()) for t in items]
+            return counter()(texts, options)
+
+        def run_embed(items: list[str], options: dict[str, Any]) -> list[Any]:
+            return embed.run(items, batch_size=len(items), normalize_embeddings=options["normalize"],
+                             prompt_name=options.get("prompt_name"))
+
+        def run_features(items: list[str], options: dict[str, Any]) -> list[Any]:
+            cut = {"truncation": True, "tokenize_kwargs": {"max_length": limit}} if options["truncate"] else {}
+            return features.run(items, batch_size=len(items), **cut)
+
+        tasks["embed"] = Task(count_embed, run_embed, encoder.max_seq_length)
+        tasks["embed_all"] = Task(counter(), run_features, limit)
+
+    if architecture == "ModernBertForMaskedLM":
+        fill = FillMaskPipeline(head, tok)
+
+        def run_fill(items: list[str], options: dict[str, Any]) -> list[Any]:
+            cut = {"tokenizer_kwargs": {"truncation": True, "max_length": limit}} if options["truncate"] else {}
+            return fill.run(items, batch_size=len(items), top_k=options["top_k"], **cut)
+
+        tasks["fill"] = Task(counter(), run_fill, limit)
+    elif architecture == "ModernBertForSequenceClassification":
+        classify = TextClassificationPipeline(head, tok)
+
+        def run_classify(items: list[Any], options: dict[str, Any]) -> list[Any]:
+            if options["raw_scores"]:
+                function = "none"
+            else:
+                function = "sigmoid" if config.num_labels == 1 else "softmax"
+            cut = {"truncation": True, "max_length": limit} if options["truncate"] else {}
+            return classify.run(items, batch_size=len(items), top_k=None, function_to_apply=function, **cut)
+
+        tasks["classify"] = Task(counter(pairs=True), run_classify, limit)
+    elif architecture == "ModernBertForTokenClassification":
+        ner = TokenClassificationPipeline(head, tok)
+
+        def run_ner(items: list[str], options: dict[str, Any]) -> list[Any]:
+            return ner.run(items, batch_size=len(items), aggregation_strategy=options["aggregation_strategy"])
+
+        tasks["ner"] = Task(counter(), run_ner, limit)
+    elif architecture == "ModernBertForQuestionAnswering":
+        qa = QuestionAnsweringPipeline(head, tok)
+
+        def count_qa(items: list[dict[str, str]], options: dict[str, Any]) -> list[int]:
+            return counter(pairs=True)([{"text": i["question"], "text_pair": i["context"]} for i in items], options)
+
+        def run_qa(items: list[dict[str, str]], options: dict[str, Any]) -> list[Any]:
+            return qa.run(items, batch_size=len(items), top_k=options["top_k"])
+
+        # a long context is read in windows: there is no limit on its length
+        tasks["qa"] = Task(count_qa, run_qa, NO_LIMIT)
+
+    dtype_shown = str(next(net.parameters()).dtype).removeprefix("torch.")
+    main = tasks["embed"] if architecture == "ModernBertModel" else None
+    return Served(model, kind, architecture, tasks, tok, config, dtype=dtype_shown, device=str(device_),
+                  max_input_length=main.max_length if main is not None else limit,
+                  pooling=encoder.pooling if encoder is not None else None,
+                  prompts=encoder.prompts if encoder is not None else None)
