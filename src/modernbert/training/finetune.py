@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import hub
+from .. import model as models
 from . import finetune_data as fd
 from . import metrics as M
 from .checkpointer import Checkpointer, restore_rng_state, rng_state
@@ -230,7 +231,11 @@ class Split:
 class Task:
     """What the tasks share: packing examples, the forward pass, the export."""
 
-    architecture: str
+    architecture: str  # the model class, by its name in modernbert.model
+
+    @classmethod
+    def model_class(cls) -> type:
+        return getattr(models, cls.architecture)
 
     def pack(self, split: Split, index: list[int]) -> fd.Packed:
         """The examples `index` of `split` as one packed batch (one sequence each)."""
@@ -269,12 +274,6 @@ class TextClassification(Task):
     architecture = "ModernBertForSequenceClassification"
     auto_class = "AutoModelForSequenceClassification"
     pipeline_tag = "text-classification"
-
-    @staticmethod
-    def model_class() -> type:
-        from ..model import ModernBertForSequenceClassification
-
-        return ModernBertForSequenceClassification
 
     def __init__(self, cfg: FinetuneConfig, tokenizer: Any, max_length: int) -> None:
         self.cfg, self.tokenizer, self.max_length = cfg, tokenizer, max_length

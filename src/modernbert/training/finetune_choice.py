@@ -36,12 +36,6 @@ class MultipleChoice(Task):
     auto_class = "AutoModelForMultipleChoice"
     pipeline_tag = "multiple-choice"
 
-    @staticmethod
-    def model_class() -> type:
-        from ..model import ModernBertForMultipleChoice
-
-        return ModernBertForMultipleChoice
-
     def __init__(self, cfg: Any, tokenizer: Any, max_length: int) -> None:
         self.cfg, self.tokenizer, self.max_length = cfg, tokenizer, max_length
         self.label_column = cfg.label_column or "label"

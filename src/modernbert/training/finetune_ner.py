@@ -121,12 +121,6 @@ class TokenClassification(Task):
     auto_class = "AutoModelForTokenClassification"
     pipeline_tag = "token-classification"
 
-    @staticmethod
-    def model_class() -> type:
-        from ..model import ModernBertForTokenClassification
-
-        return ModernBertForTokenClassification
-
     def __init__(self, cfg: Any, tokenizer: Any, max_length: int) -> None:
         self.cfg, self.tokenizer, self.max_length = cfg, tokenizer, max_length
         train = read_tagged(cfg.train, "train data")

@@ -95,12 +95,6 @@ class SentenceEmbedding(Task):
     auto_class = "SentenceEncoder"
     pipeline_tag = "sentence-similarity"
 
-    @staticmethod
-    def model_class() -> type:
-        from ..model import ModernBertModel
-
-        return ModernBertModel
-
     def __init__(self, cfg: Any, tokenizer: Any, max_length: int) -> None:
         self.cfg, self.tokenizer, self.max_length = cfg, tokenizer, max_length
         train = fd.read_rows(cfg.train, "train data")
@@ -218,12 +212,6 @@ class Reranker(Task):
     architecture = "ModernBertForSequenceClassification"
     auto_class = "AutoModelForSequenceClassification"
     pipeline_tag = "text-ranking"
-
-    @staticmethod
-    def model_class() -> type:
-        from ..model import ModernBertForSequenceClassification
-
-        return ModernBertForSequenceClassification
 
     def __init__(self, cfg: Any, tokenizer: Any, max_length: int) -> None:
         self.cfg, self.tokenizer, self.max_length = cfg, tokenizer, max_length

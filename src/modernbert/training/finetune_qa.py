@@ -112,12 +112,6 @@ class QuestionAnswering(Task):
     auto_class = "AutoModelForQuestionAnswering"
     pipeline_tag = "question-answering"
 
-    @staticmethod
-    def model_class() -> type:
-        from ..model import ModernBertForQuestionAnswering
-
-        return ModernBertForQuestionAnswering
-
     def __init__(self, cfg: Any, tokenizer: Any, max_length: int) -> None:
         self.cfg, self.tokenizer, self.max_length = cfg, tokenizer, max_length
         self.stride = min(DOC_STRIDE, max_length // 4)
