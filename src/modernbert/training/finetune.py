@@ -245,6 +245,23 @@ class Task:
         return model(input_ids=batch.input_ids.to(device), cu_seqlens=batch.cu_seqlens.to(device),
                      max_seqlen=batch.max_seqlen).logits
 
+    def batch_labels(self, split: Any, index: torch.Tensor) -> torch.Tensor:
+        """The labels of the examples `index`: one per sequence, unless a task says otherwise."""
+        return split.labels[index]
+
+    def count(self, labels: torch.Tensor) -> int:
+        """What the loss is averaged over: the sequences, unless a task says otherwise."""
+        return int(labels.shape[0])
+
+    def outputs(self, logits: torch.Tensor, batch: fd.Packed) -> list[torch.Tensor]:
+        """The logits of each example of a batch: one row each, unless a task says otherwise."""
+        return list(logits.float().cpu())
+
+    @staticmethod
+    def token_outputs(logits: torch.Tensor, batch: fd.Packed) -> list[torch.Tensor]:
+        """Per-token logits cut per packed sequence: (its tokens, ...) each."""
+        return list(logits.float().cpu().split((batch.cu_seqlens[1:] - batch.cu_seqlens[:-1]).tolist()))
+
     def batch_loss(self, logits: torch.Tensor, labels: torch.Tensor, batch: fd.Packed) -> torch.Tensor:
         """The summed loss of a packed batch (`loss_sum`, which most tasks compute without the batch)."""
         return self.loss_sum(logits, labels)
@@ -313,17 +330,6 @@ class TextClassification(Task):
             str(folder), dtype=torch.float32, ignore_mismatched_sizes=self.cfg.ignore_mismatched_sizes,
             **self.model_options(),
         )
-
-    def batch_labels(self, split: Split, index: torch.Tensor) -> torch.Tensor:
-        return split.labels[index]
-
-    def count(self, labels: torch.Tensor) -> int:
-        """What the loss is averaged over: the sequences."""
-        return int(labels.shape[0])
-
-    def outputs(self, logits: torch.Tensor, batch: fd.Packed) -> list[torch.Tensor]:
-        """The logits of each sequence of a batch: (num_labels,) each."""
-        return list(logits.float().cpu())
 
     def loss_sum(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The summed per-sequence loss (the model's mean loss times the sequences)."""

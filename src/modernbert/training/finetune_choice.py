@@ -118,15 +118,6 @@ class MultipleChoice(Task):
                                  max_seqlen=batch.max_seqlen)
         return model.classifier(model.drop(model.head(model._pool(enc.hidden, enc.batch)))).view(-1, self.num_choices)
 
-    def batch_labels(self, split: PairSplit, index: torch.Tensor) -> torch.Tensor:
-        return split.labels[index]
-
-    def count(self, labels: torch.Tensor) -> int:
-        return int(labels.shape[0])
-
-    def outputs(self, logits: torch.Tensor, batch: fd.Packed) -> list[torch.Tensor]:
-        return list(logits.float().cpu())
-
     def loss_sum(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), labels, reduction="sum")
 

@@ -208,7 +208,7 @@ class TokenClassification(Task):
 
     def outputs(self, logits: torch.Tensor, batch: Any) -> list[torch.Tensor]:
         """The logits of each sequence of a batch: (its tokens, num_labels) each."""
-        return list(logits.float().cpu().split((batch.cu_seqlens[1:] - batch.cu_seqlens[:-1]).tolist()))
+        return self.token_outputs(logits, batch)
 
     def loss_sum(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE, reduction="sum")

@@ -137,9 +137,6 @@ class SentenceEmbedding(Task):
     def batch_labels(self, split: PairSplit, index: torch.Tensor) -> torch.Tensor:
         return torch.arange(len(index))  # anchor i's positive is candidate i
 
-    def count(self, labels: torch.Tensor) -> int:
-        return int(labels.shape[0])
-
     def loss_sum(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """MultipleNegativesRankingLoss times the anchors: every anchor against every positive and negative."""
         n = labels.shape[0]
@@ -251,12 +248,6 @@ class Reranker(Task):
     def load_model(self, folder: Path) -> torch.nn.Module:
         return self.model_class().from_pretrained(
             str(folder), dtype=torch.float32, ignore_mismatched_sizes=self.cfg.ignore_mismatched_sizes, num_labels=1)
-
-    def batch_labels(self, split: Split, index: torch.Tensor) -> torch.Tensor:
-        return split.labels[index]
-
-    def count(self, labels: torch.Tensor) -> int:
-        return int(labels.shape[0])
 
     def outputs(self, logits: torch.Tensor, batch: fd.Packed) -> list[torch.Tensor]:
         return list(logits.float().cpu().squeeze(-1))

@@ -175,15 +175,9 @@ class QuestionAnswering(Task):
                     max_seqlen=batch.max_seqlen)
         return torch.stack([out.start_logits, out.end_logits], -1)  # (tokens, 2)
 
-    def batch_labels(self, split: QASplit, index: torch.Tensor) -> torch.Tensor:
-        return split.labels[index]
-
-    def count(self, labels: torch.Tensor) -> int:
-        return int(labels.shape[0])
-
     def outputs(self, logits: torch.Tensor, batch: fd.Packed) -> list[torch.Tensor]:
         """(tokens, 2) start and end logits of each window."""
-        return list(logits.float().cpu().split((batch.cu_seqlens[1:] - batch.cu_seqlens[:-1]).tolist()))
+        return self.token_outputs(logits, batch)
 
     def batch_loss(self, logits: torch.Tensor, labels: torch.Tensor, batch: fd.Packed) -> torch.Tensor:
         lengths = (batch.cu_seqlens[1:] - batch.cu_seqlens[:-1]).tolist()
