@@ -390,18 +390,22 @@ def _flat(x) -> np.ndarray:
 # ----- batching -----
 
 
+def mixed_inputs(task: str) -> list:
+    """MIXED_TEXTS as the task takes them: a mask in each for fill-mask, as contexts for QA."""
+    if task == "fill-mask":
+        return [t.replace(" ", " [MASK] ", 1) if " " in t else t + " [MASK]" for t in MIXED_TEXTS]
+    if task == "question-answering":
+        return [{"question": "Where?", "context": t} for t in MIXED_TEXTS]
+    return MIXED_TEXTS
+
+
 @pytest.mark.parametrize("task", ["fill-mask", "text-classification", "token-classification", "feature-extraction",
                                   "question-answering"])
 def test_batch_size_does_not_change_outputs(task, mlm_folder, seq_folder, tok_folder, base_folder, qa_folder):
     folder = {"fill-mask": mlm_folder, "text-classification": seq_folder, "token-classification": tok_folder,
               "feature-extraction": base_folder, "question-answering": qa_folder}[task]
     pipe = pipeline(task, model=folder)
-    if task == "fill-mask":
-        inputs = [t.replace(" ", " [MASK] ", 1) if " " in t else t + " [MASK]" for t in MIXED_TEXTS]
-    elif task == "question-answering":
-        inputs = [{"question": "Where?", "context": t} for t in MIXED_TEXTS]
-    else:
-        inputs = MIXED_TEXTS
+    inputs = mixed_inputs(task)
     one = pipe(inputs, batch_size=1)
     eight = pipe(inputs, batch_size=8)
     assert_close(eight, one, atol=1e-5)

@@ -24,6 +24,7 @@ from test_pipelines import (
     TOKEN_OVERRIDES,
     assert_close,
     hf_pipeline,
+    mixed_inputs,
     quiet,
     reference_qa,
 )
@@ -174,12 +175,7 @@ def test_run_contract(task, mlm_folder, seq_folder, tok_folder, qa_folder, base_
     folder = {"fill-mask": mlm_folder, "text-classification": seq_folder, "ner": tok_folder,
               "question-answering": qa_folder, "feature-extraction": base_folder}[task]
     pipe = pipeline(task, model=folder)
-    if task == "fill-mask":
-        inputs = [t.replace(" ", " [MASK] ", 1) if " " in t else t + " [MASK]" for t in MIXED_TEXTS]
-    elif task == "question-answering":
-        inputs = [{"question": "Where?", "context": t} for t in MIXED_TEXTS]
-    else:
-        inputs = MIXED_TEXTS
+    inputs = mixed_inputs(task)
     one, eight = pipe.run(inputs, batch_size=1), pipe.run(inputs, batch_size=8)
     assert len(one) == len(inputs)
     assert_close(eight, one, atol=1e-5)
