@@ -406,11 +406,7 @@ async def rerank(server: Server, call: Call, body: dict[str, Any]) -> Any:
         raise ApiError("Backend", f"/rerank needs {NEEDS['rerank']}, but the model {server.served.model_id!r} is a "
                                   f"classifier with {server.served.config.num_labels} labels; use /predict")
     query = f.text(f.required(body, "query"), "query")
-    texts = f.required(body, "texts")
-    if not isinstance(texts, list):
-        raise ApiError("Validation", f"`texts` must be an array of strings, got {f._kind(texts)}")
-    f.batch(texts, "texts", server.settings.max_client_batch_size)
-    texts = [f.text(t, f"texts[{i}]") for i, t in enumerate(texts)]
+    texts = f.text_list(f.required(body, "texts"), "texts", server.settings.max_client_batch_size)
     truncate = f.truncation(body, server.settings.auto_truncate)
     options = {"raw_scores": f.flag(body, "raw_scores", False), "truncate": truncate}
     return_text = f.flag(body, "return_text", False)
@@ -429,11 +425,8 @@ async def similarity(server: Server, call: Call, body: dict[str, Any]) -> Any:
     if not isinstance(inputs, dict):
         raise ApiError("Validation", "`inputs` must be an object {\"source_sentence\": ..., \"sentences\": [...]}")
     source = f.text(f.required(inputs, "source_sentence"), "inputs.source_sentence")
-    sentences = f.required(inputs, "sentences")
-    if not isinstance(sentences, list):
-        raise ApiError("Validation", f"`inputs.sentences` must be an array of strings, got {f._kind(sentences)}")
-    f.batch(sentences, "inputs.sentences", server.settings.max_client_batch_size)
-    sentences = [f.text(s, f"inputs.sentences[{i}]") for i, s in enumerate(sentences)]
+    sentences = f.text_list(f.required(inputs, "sentences"), "inputs.sentences",
+                            server.settings.max_client_batch_size)
     parameters = body.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ApiError("Validation", "`parameters` must be an object")

@@ -78,6 +78,14 @@ def batch(items: list[Any], name: str, max_size: int) -> None:
                        status=413)
 
 
+def text_list(value: Any, name: str, max_size: int) -> list[str]:
+    """`value` checked as a non-empty array of at most `max_size` texts; errors name `name`."""
+    if not isinstance(value, list):
+        raise ApiError("Validation", f"`{name}` must be an array of strings, got {_kind(value)}")
+    batch(value, name, max_size)
+    return [text(v, f"{name}[{i}]") for i, v in enumerate(value)]
+
+
 def texts(body: dict[str, Any], name: str, max_size: int) -> tuple[list[str], bool]:
     """`body[name]` as a list of texts, and whether it was a single string."""
     value = required(body, name)
@@ -85,8 +93,7 @@ def texts(body: dict[str, Any], name: str, max_size: int) -> tuple[list[str], bo
         return [text(value, name)], True
     if not isinstance(value, list):
         raise ApiError("Validation", f"`{name}` must be a string or an array of strings, got {_kind(value)}")
-    batch(value, name, max_size)
-    return [text(v, f"{name}[{i}]") for i, v in enumerate(value)], False
+    return text_list(value, name, max_size), False
 
 
 def truncation(body: dict[str, Any], auto_truncate: bool, where: dict[str, Any] | None = None) -> bool:
