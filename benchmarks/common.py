@@ -296,46 +296,66 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+GEMM_LIBRARIES = ("mkl", "onednn")  # CPU: torch.matmul (MKL for fp32) and oneDNN with prepacked weights
+
+
+def _gemm_fn(x: torch.Tensor, w: torch.Tensor, library: str) -> Callable[[], Any]:
+    if library == "onednn":  # the weight reordered once into oneDNN's blocked layout, as inductor's freezing does
+        packed = torch.ops.mkldnn._reorder_linear_weight(w, x.shape[0])
+        return lambda: torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], "")
+    return lambda: torch.matmul(x, w.t())
+
+
 def gemm_rate(tokens: int, cfg: Any, dtype: torch.dtype, device: torch.device, repeats: int = 5) -> dict[str, Any]:
-    """Achieved FLOP/s of torch.matmul(x, W.t()) (the nn.Linear layout) on this model's four GEMM shapes with
-    `tokens` rows, median of `repeats` after 2 warmups. `flops_per_s` is one layer's mix: total FLOPs of the
-    four GEMMs / total of their median times."""
+    """Achieved FLOP/s of the model's four GEMM shapes with `tokens` rows, median of `repeats` after 2 warmups,
+    through each GEMM library (`GEMM_LIBRARIES` on CPU: torch.matmul(x, W.t()), the nn.Linear layout, and
+    oneDNN with prepacked weights; torch.matmul on CUDA), the libraries interleaved. `flops_per_s` is the faster
+    library's one-layer mix (total FLOPs of the four GEMMs / total of their median times); `libraries` has
+    each library's mix."""
     gen = torch.Generator(device="cpu").manual_seed(0)
-    per_shape: dict[str, float] = {}
-    total_flops = total_time = 0.0
+    libraries = GEMM_LIBRARIES if device.type == "cpu" and torch.backends.mkldnn.is_available() else ("mkl",)
+    per_shape: dict[str, dict[str, float]] = {lib: {} for lib in libraries}
+    totals = {lib: [0.0, 0.0] for lib in libraries}
     with torch.inference_mode():
         for name, fan_in, fan_out in gemm_shapes(cfg):
             x = torch.randn(tokens, fan_in, generator=gen).to(device, dtype)
             w = torch.randn(fan_out, fan_in, generator=gen).to(device, dtype)
-            ts = []
+            fns = {lib: _gemm_fn(x, w, lib) for lib in libraries}
+            ts: dict[str, list[float]] = {lib: [] for lib in libraries}
             for k in range(repeats + 2):
-                sync(device)
-                t0 = time.perf_counter()
-                torch.matmul(x, w.t())
-                sync(device)
-                if k >= 2:
-                    ts.append(time.perf_counter() - t0)
-            t = median(ts)
+                for lib, fn in fns.items():
+                    sync(device)
+                    t0 = time.perf_counter()
+                    fn()
+                    sync(device)
+                    if k >= 2:
+                        ts[lib].append(time.perf_counter() - t0)
             flops = 2.0 * tokens * fan_in * fan_out
-            per_shape[f"{tokens}x{fan_in}@{fan_in}x{fan_out} ({name})"] = flops / t
-            total_flops += flops
-            total_time += t
-    return {"tokens": tokens, "flops_per_s": total_flops / total_time, "per_shape_flops_per_s": per_shape}
+            for lib in libraries:
+                t = median(ts[lib])
+                per_shape[lib][f"{tokens}x{fan_in}@{fan_in}x{fan_out} ({name})"] = flops / t
+                totals[lib][0] += flops
+                totals[lib][1] += t
+    rates = {lib: f / t for lib, (f, t) in totals.items()}
+    best = max(rates, key=rates.get)
+    return {"tokens": tokens, "flops_per_s": rates[best], "library": best, "libraries": rates,
+            "per_shape_flops_per_s": per_shape[best]}
 
 
 def gemm_calls(
-    batches: list[list[torch.Tensor]], cfg: Any, dtype: torch.dtype, device: torch.device
+    batches: list[list[torch.Tensor]], cfg: Any, dtype: torch.dtype, device: torch.device, library: str = "mkl"
 ) -> list[Callable[[], Any]]:
-    """One call per batch of a workload: one layer's four linear GEMMs (torch.matmul(x, W.t()), as in
-    `gemm_rate`) on that batch's real tokens. Timed interleaved with the sides, their pass time x layers is
-    what the model's linear layers alone cost under the same drift of the machine."""
+    """One call per batch of a workload: one layer's four linear GEMMs (through `library`, as in `gemm_rate`) on
+    that batch's real tokens. Timed interleaved with the sides, their pass time x layers is what the model's
+    linear layers alone cost under the same drift of the machine."""
     gen = torch.Generator(device="cpu").manual_seed(0)
     weights = [torch.randn(out, fan_in, generator=gen).to(device, dtype) for _, fan_in, out in gemm_shapes(cfg)]
     calls = []
     for texts in batches:
         tokens = sum(len(t) for t in texts)
-        pairs = [(torch.randn(tokens, w.shape[1], generator=gen).to(device, dtype), w) for w in weights]
-        calls.append(lambda pairs=pairs: [torch.matmul(x, w.t()) for x, w in pairs])
+        fns = [_gemm_fn(torch.randn(tokens, w.shape[1], generator=gen).to(device, dtype), w, library)
+               for w in weights]
+        calls.append(lambda fns=fns: [f() for f in fns])
     return calls
 
 
