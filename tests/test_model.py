@@ -146,6 +146,23 @@ def test_parity_mean_pooling_multiple_choice(tiny_checkpoint):
     assert max(diffs.values()) < TOL
 
 
+def test_multiple_choice_packed_equals_reference(tiny_checkpoint):
+    ref, ours = load_pair(tiny_checkpoint, "ModernBertForMultipleChoice")
+    kwargs = inputs_for("ModernBertForMultipleChoice")
+    ids, mask = kwargs["input_ids"].flatten(0, 1), kwargs["attention_mask"].flatten(0, 1).bool()
+    lens = mask.sum(1)
+    cu = torch.nn.functional.pad(lens.cumsum(0), (1, 0)).int()
+    with torch.no_grad():
+        r = ref(**kwargs)
+        o = ours(input_ids=ids[mask], cu_seqlens=cu, num_choices=3, labels=kwargs["labels"])
+    assert o.logits.shape == (2, 3)
+    assert max(compare(r, o, None).values()) < TOL
+    with pytest.raises(ValueError, match="num_choices"):
+        ours(input_ids=ids[mask], cu_seqlens=cu)
+    with pytest.raises(ValueError, match="not a multiple of num_choices=4"):
+        ours(input_ids=ids[mask], cu_seqlens=cu, num_choices=4)
+
+
 @pytest.mark.parametrize("impl", BACKENDS)
 def test_parity_sparse_prediction(tiny_checkpoint, impl):
     ref, ours = load_pair(tiny_checkpoint, "ModernBertForMaskedLM", impl=impl, sparse_prediction=True)

@@ -876,29 +876,49 @@ class ModernBertForMultipleChoice(_TaskModel):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        cu_seqlens: Tensor | None = None,
+        max_seqlen: int | None = None,
+        num_choices: int | None = None,
     ) -> MultipleChoiceModelOutput:
-        """input_ids (batch, choices, length) → logits (batch, choices)."""
-        first = input_ids if input_ids is not None else inputs_embeds
-        if first is None:
-            raise ValueError(
-                "pass input_ids (batch, choices, length) or inputs_embeds (batch, choices, length, hidden)"
-            )
-        expected = 3 if input_ids is not None else 4
-        if first.dim() != expected:
-            raise ValueError(
-                f"multiple choice needs {'input_ids' if input_ids is not None else 'inputs_embeds'} with "
-                f"{expected} dimensions (batch, choices, length{'' if expected == 3 else ', hidden'}), "
-                f"got shape {tuple(first.shape)}"
-            )
-        num_choices = first.shape[1]
+        """input_ids (batch, choices, length) → logits (batch, choices).
 
-        def flat(t: Tensor | None, keep: int) -> Tensor | None:
-            return None if t is None else t.reshape(-1, *t.shape[t.dim() - keep :])
+        Packed: input_ids (tokens,) with cu_seqlens (batch * choices + 1,), the choices of one example
+        consecutive, and num_choices.
+        """
+        if cu_seqlens is not None:
+            if not isinstance(num_choices, int) or num_choices < 1:
+                raise ValueError(f"packed multiple choice (cu_seqlens) needs num_choices, a positive int; got "
+                                 f"{num_choices!r}")
+            if (cu_seqlens.numel() - 1) % num_choices:
+                raise ValueError(f"cu_seqlens holds {cu_seqlens.numel() - 1} sequences, not a multiple of "
+                                 f"{num_choices=}")
+            enc = self.model.encode(input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states,
+                                    cu_seqlens, max_seqlen, output_attentions)
+        else:
+            if num_choices is not None or max_seqlen is not None:
+                raise ValueError("num_choices and max_seqlen go with packed input (cu_seqlens); a padded input "
+                                 "(batch, choices, length) needs neither")
+            first = input_ids if input_ids is not None else inputs_embeds
+            if first is None:
+                raise ValueError(
+                    "pass input_ids (batch, choices, length) or inputs_embeds (batch, choices, length, hidden)"
+                )
+            expected = 3 if input_ids is not None else 4
+            if first.dim() != expected:
+                raise ValueError(
+                    f"multiple choice needs {'input_ids' if input_ids is not None else 'inputs_embeds'} with "
+                    f"{expected} dimensions (batch, choices, length{'' if expected == 3 else ', hidden'}), "
+                    f"got shape {tuple(first.shape)}"
+                )
+            num_choices = first.shape[1]
 
-        enc = self.model.encode(
-            flat(input_ids, 1), flat(attention_mask, 1), flat(position_ids, 1), flat(inputs_embeds, 2),
-            output_hidden_states, output_attentions=output_attentions,
-        )
+            def flat(t: Tensor | None, keep: int) -> Tensor | None:
+                return None if t is None else t.reshape(-1, *t.shape[t.dim() - keep :])
+
+            enc = self.model.encode(
+                flat(input_ids, 1), flat(attention_mask, 1), flat(position_ids, 1), flat(inputs_embeds, 2),
+                output_hidden_states, output_attentions=output_attentions,
+            )
         logits = self.classifier(self.drop(self.head(self._pool(enc.hidden, enc.batch)))).view(-1, num_choices)
         loss = None if labels is None else F.cross_entropy(logits, labels.to(logits.device))
         out = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=enc.repadded_hidden_states(),
