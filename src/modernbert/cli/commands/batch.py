@@ -47,8 +47,14 @@ def run(args: argparse.Namespace) -> int:
     complete; read the whole directory as one table (pyarrow.dataset, pandas, Ray, DuckDB). An interrupted job
     re-run into the same DIR runs the remaining inputs only (and, locally, the rest of a half-done input).
     """
-    from ...batch import run as run_batch
-    from ...batch import summary_line
+    try:
+        from ...batch import run as run_batch
+        from ...batch import summary_line
+    except ImportError as e:
+        if getattr(e, "name", None) != "pyarrow":
+            raise
+        raise CLIError("modernbert batch reads and writes Parquet with pyarrow: pip install pyarrow (or "
+                       "'modernbert[ray]' for the ray engine)") from None
     from ..models import check_device, resolve_model
 
     resolve_model(args.model)
