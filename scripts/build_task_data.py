@@ -37,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -114,8 +115,9 @@ def _gloss(gloss: str) -> tuple[str, list[str]]:
     return "; ".join(definition), examples
 
 
+@functools.lru_cache(maxsize=2)
 def read_wordnet(wordnet_dir: Path) -> list[Synset]:
-    """Every synset of WordNet's four data files, in file order."""
+    """Every synset of WordNet's four data files, in file order (read once per folder)."""
     synsets = []
     for name in ("noun", "verb", "adj", "adv"):
         path = wordnet_dir / f"data.{name}"
@@ -298,20 +300,22 @@ def task_sense_embed(synsets: list[Synset], limit: int | None) -> dict[str, list
 
 def task_sense_rerank(synsets: list[Synset], limit: int | None) -> dict[str, list]:
     """Queries grouped by lemma: each sense with an example sentence containing the lemma is one query."""
-    ex = defaultdict(list)
-    for (lemma, pos), senses in sorted(_by_lemma(synsets).items()):
-        if not 2 <= len(senses) <= 8 or " " in lemma:
+    candidates = []  # (order, split, lemma, sense, all senses), in the order queries are taken
+    for (lemma, pos), senses in _by_lemma(synsets).items():
+        if 2 <= len(senses) <= 8 and " " not in lemma:
+            group_key = f"{pos}:{lemma}"
+            split = split_of(group_key)
+            candidates.extend((order_key(group_key + s.key), split, lemma, s, senses) for s in senses)
+    q = Quota("sense-rerank", limit)
+    for _, split, lemma, s, senses in sorted(candidates, key=lambda c: c[0]):
+        if q.done():
+            break
+        if q.full(split):
             continue
-        group_key = f"{pos}:{lemma}"
-        split = split_of(group_key)
-        for s in senses:
-            sentence = next((e for e in s.examples if find_lemma(e.lower(), [lemma])), None)
-            if sentence is None:
-                continue
-            rows = [{"query": sentence, "passage": o.definition, "label": int(o is s)} for o in senses]
-            ex[split].append((group_key + s.key, rows))
-    taken = _take(ex, "sense-rerank", limit)
-    return {split: [row for rows in taken[split] for row in rows] for split in SPLITS}
+        sentence = next((e for e in s.examples if find_lemma(e.lower(), [lemma])), None)
+        if sentence is not None:
+            q.rows[split].append([{"query": sentence, "passage": o.definition, "label": int(o is s)} for o in senses])
+    return {split: [row for rows in q.rows[split] for row in rows] for split in SPLITS}
 
 
 # ------------------------------------------------------------------------------------ Python docs
