@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import classify, embed, fill_mask, finetune, info, ner, pretrain, qa, serve
+from . import classify, embed, export, fill_mask, finetune, info, ner, pretrain, qa, serve
 
 COMMANDS: dict[str, ModuleType] = {
     "fill-mask": fill_mask,
@@ -30,4 +30,5 @@ COMMANDS: dict[str, ModuleType] = {
     "pretrain": pretrain,
     "finetune": finetune,
     "serve": serve,
+    "export": export,
 }
