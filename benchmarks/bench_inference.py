@@ -554,8 +554,10 @@ def print_report(report: dict[str, Any], file: Any) -> None:
             f"{min(r['ratio_vs_hf_per_repeat']):.2f}-{max(r['ratio_vs_hf_per_repeat']):.2f}",
             "-" if r["ratio_vs_hf_best"] is None else f"{r['ratio_vs_hf_best']:.2f}",
             f"{r['seconds_median'] * 1e3:.1f}",
-            mib(r["peak_mem_delta_bytes"]),
+            mib(r["peak_mem_delta_bytes"]) if "engine_peak_rss_bytes" not in r else
+            f"{mib(r['engine_peak_rss_bytes'])} rss",
             f"{100 * r['gemm_roofline_fraction']:.1f}",
+            "-" if r["gemm_roofline_fraction_interleaved"] is None else
             f"{100 * r['gemm_roofline_fraction_interleaved']:.1f}",
             f"{g['flops_per_s'] / 1e9:.0f}",
             f"{g['interleaved_flops_per_s'] / 1e9:.0f}",
@@ -573,7 +575,8 @@ def print_report(report: dict[str, Any], file: Any) -> None:
           "shapes at the workload's mean real tokens per call, the faster of a probe before and after the timed "
           "passes; il GF/s and %roof il: the same GEMMs, one layer's per call, timed interleaved with the sides "
           "(x layers: a pass's GEMM time under the same drift), as a fraction of the median pass; maxdiff: max "
-          "|last_hidden_state - transformers'| over real tokens.", file=file)
+          "|last_hidden_state - transformers'| over real tokens. Engines (ort*, openvino*): own process, not "
+          "interleaved; peak MiB is that process's whole peak RSS.", file=file)
     for note in report["notes"]:
         print("note: " + note, file=file)
 
