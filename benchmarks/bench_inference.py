@@ -52,10 +52,23 @@ from common import (  # noqa: E402
     sync,
 )
 
-ALL_SIDES = ("ours", "ours_packed", "hf", "ort")
+IN_PROCESS_SIDES = ("ours", "ours_packed", "hf")
+# Engines that run in their own process (bench_engine.py: runtimes' thread pools fight when mixed with torch's):
+# side name -> (bench_engine.py engine, which export it runs). "reference": transformers exported with torch.onnx;
+# "ours": `modernbert export onnx` (banded local layers).
+ENGINE_SIDES = {
+    "ort": ("ort", "reference"),
+    "ort_int8": ("ort-int8", "reference"),
+    "openvino_fp32": ("openvino-fp32", "reference"),
+    "openvino_bf16": ("openvino-bf16", "reference"),
+    "ort_ours_export": ("ort", "ours"),
+}
+ALL_SIDES = (*IN_PROCESS_SIDES, *ENGINE_SIDES)
+# An engine whose max abs diff vs transformers exceeds this is reported but not timed (int8 and bf16 round more).
+ENGINE_PARITY_TOL = {"ort_int8": 1e-1, "openvino_bf16": 1e-1}
 ORT_PARITY_TOL = 1e-3
 GEMM_SIDE = "gemm"  # the interleaved GEMM probe's name among the timed callables (not a side of the report)
-ORT_MAX_LENGTH = 2048  # longer texts skip ONNX Runtime: its full-attention arena does not fit in 24 GB at 8192
+ORT_MAX_LENGTH = 2048  # longer texts skip the reference export: its full attention does not fit in 24 GB at 8192
 
 
 # ----- the sides -----
@@ -113,32 +126,6 @@ class PackedOursSide(Side):
 
     def real_tokens(self, out: Any, inputs: Any) -> torch.Tensor:
         return out.float().cpu()
-
-
-class OrtSide(Side):
-    """ONNX Runtime (CPU) running the reference exported with torch.onnx, fp32."""
-
-    def __init__(self, onnx_path: Path, threads: int) -> None:
-        import onnxruntime as ort
-
-        self.name = "ort"
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        # No spin-waiting after a run: the sides are interleaved, and spinning threads would steal the CPU.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-
-    def prepare(self, wl: Workload) -> list[Any]:
-        return [tuple(t.numpy() for t in pad_batch(b)) for b in wl.batches()]
-
-    def call(self, inputs: Any) -> Any:
-        ids, mask = inputs
-        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-
-    def real_tokens(self, out: Any, inputs: Any) -> torch.Tensor:
-        return torch.from_numpy(out)[torch.from_numpy(inputs[1]).bool()].float()
 
 
 class _HFWrapper(torch.nn.Module):
@@ -208,17 +195,87 @@ def make_side(name: str, args: argparse.Namespace, ckpt: Path, dtype: torch.dtyp
         if "hf" not in cache:
             cache["hf"] = load_hf(ckpt, dtype, device, args.hf_attn)
         return PaddedTorchSide("hf", cache["hf"], device)
-    if name == "ort":
-        path = export_onnx(ckpt, cache.get("hf") if dtype == torch.float32 else None)
-        return OrtSide(path, torch.get_num_threads())
     raise SystemExit(f"unknown side {name!r}; choose from {ALL_SIDES}")
 
 
 def sides_for(args: argparse.Namespace, dtype_name: str, device: torch.device) -> list[str]:
-    sides = list(args.sides)
-    if "ort" in sides and (dtype_name != "fp32" or device.type != "cpu" or not onnx_available()):
-        sides.remove("ort")
-    return sides
+    """The in-process sides of this run."""
+    return [s for s in args.sides if s in IN_PROCESS_SIDES]
+
+
+def engines_for(args: argparse.Namespace, dtype_name: str, device: torch.device) -> list[str]:
+    """The engine sides of this run: CPU, in the fp32 pass (they all run the fp32 export; openvino_bf16 is its
+    bf16 precision hint), when onnxruntime (and for OpenVINO, openvino) is installed."""
+    if dtype_name != "fp32" or device.type != "cpu" or not onnx_available():
+        return []
+    engines = [s for s in args.sides if s in ENGINE_SIDES]
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        engines = [s for s in engines if not s.startswith("openvino")]
+    return engines
+
+
+def export_ours(ckpt: Path) -> Path:
+    """Our export (`modernbert export onnx`, ModernBertModel) of the checkpoint, cached beside it."""
+    out = ckpt.with_name(ckpt.name + "-banded")
+    path = out / "onnx" / "model.onnx"
+    if not path.is_file():
+        from modernbert.onnx_export import export_folder
+
+        log(f"exporting ours to {path} (once) ...")
+        export_folder(ckpt, out, architecture="ModernBertModel")
+    return path
+
+
+def run_engines(engines: list[str], ckpt: Path, hf: Side, inputs: list[Any], wl: Workload, report: dict,
+                threads: int) -> list[dict[str, Any]]:
+    """Each engine in its own process on the workload's padded batches: parity against transformers' outputs
+    first (printed), then the timed passes. Returns one result per engine."""
+    import tempfile
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "case.npz"
+        arrays = {}
+        with torch.inference_mode():
+            for i, (ids, mask) in enumerate(inputs):
+                arrays[f"expected_{i}"] = hf.call((ids, mask)).float().cpu().numpy()
+                arrays[f"input_ids_{i}"], arrays[f"attention_mask_{i}"] = ids.cpu().numpy(), mask.cpu().numpy()
+        np.savez(data, **arrays)
+        for side in engines:
+            engine, which = ENGINE_SIDES[side]
+            if which == "reference" and max(wl.lengths) > ORT_MAX_LENGTH:
+                note = (f"({wl.key}) {side} skipped: texts longer than {ORT_MAX_LENGTH} tokens (the exported reference "
+                        "computes every local layer as full attention; ~17 GB for one 8192-token text)")
+                log("  " + note)
+                report["notes"].append(note)
+                continue
+            onnx = export_onnx(ckpt) if which == "reference" else export_ours(ckpt)
+            cmd = [sys.executable, str(Path(__file__).with_name("bench_engine.py")), "--engine", engine, "--onnx",
+                   str(onnx), "--data", str(data), "--threads", str(threads), "--repeats", str(report["repeats"]),
+                   "--warmup", str(report["warmup"])]
+            log(f"  {side}: own process ...")
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode:
+                note = f"({wl.key}) {side} failed: {done.stderr.strip().splitlines()[-1:]}"
+                log("  " + note)
+                report["notes"].append(note)
+                continue
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            log(f"  {side}: max abs diff vs transformers {result['max_abs_diff']:.2e}")
+            if side == "openvino_bf16" and "bf" not in result.get("inference_precision", "bf16"):
+                note = (f"({wl.key}) openvino_bf16 ran in {result['inference_precision']}: this CPU has no bf16 "
+                        "instructions OpenVINO uses, so it ignored the hint")
+                log("  " + note)
+                report["notes"].append(note)
+            if result["max_abs_diff"] >= ENGINE_PARITY_TOL.get(side, ORT_PARITY_TOL):
+                note = f"({wl.key}) {side} dropped: max abs diff vs transformers {result['max_abs_diff']:.2e}"
+                log("  " + note)
+                report["notes"].append(note)
+                continue
+            results.append({"side": side, **result})
+    return results
 
 
 # ----- measuring -----
@@ -397,12 +454,6 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             log(f"[{dtype_name}] {wl.title}: {wl.real_tokens} real tokens, {wl.padded_tokens} padded")
             gemm_before = gemm_rate(wl.tokens_per_call, cfg, dtype, device, repeats=args.gemm_repeats)
             wl_sides = dict(sides)
-            if "ort" in wl_sides and max(wl.lengths) > ORT_MAX_LENGTH:
-                note = (f"({wl.key}) ort skipped: texts longer than {ORT_MAX_LENGTH} tokens (the exported reference "
-                        "computes full attention; at 8192 tokens its arena held ~20 GB, and the run was OOM-killed)")
-                log("  " + note)
-                report["notes"].append(note)
-                del wl_sides["ort"]
             inputs = {n: s.prepare(wl) for n, s in wl_sides.items()}
             with torch.inference_mode():
                 # One pass per side, outputs kept: the parity check (and the first warmup).
@@ -410,11 +461,6 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 diffs = {n: max_abs_diff(real[n], real["hf"]) if "hf" in real else None for n in wl_sides}
                 del real
                 active = dict(wl_sides)
-                if "ort" in active and diffs["ort"] is not None and diffs["ort"] >= ORT_PARITY_TOL:
-                    note = f"({wl.key}) ort dropped: max abs diff vs transformers {diffs['ort']:.2e} >= 1e-3"
-                    log("  " + note)
-                    report["notes"].append(note)
-                    del active["ort"]
                 fns = {n: [(lambda s=s, x=x: s.call(x)) for x in inputs[n]] for n, s in active.items()}
                 fns[GEMM_SIDE] = gemm_calls(wl.batches(), cfg, dtype, device)
                 times = interleaved(fns, args.repeats, max(args.warmup - 1, 0), device, f"[{dtype_name}] ({wl.key})")
@@ -426,8 +472,6 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             report["gemm"].append({"workload": wl.key, "dtype": dtype_name, **gemm})
             if args.profile:
                 for n, s in active.items():
-                    if n == "ort":
-                        continue
                     log(f"  profiling {n} ...")
                     prof = profile_pass(s, inputs[n], device, args.profile)
                     report["profiles"].append({"workload": wl.key, "dtype": dtype_name, "side": n, **prof})
@@ -461,6 +505,21 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     "gemm_roofline_fraction_interleaved": median(gemm_pass) / t,
                     "max_abs_diff_vs_hf": diffs[n],
                 })
+            engines = engines_for(args, dtype_name, device)
+            if engines and "hf" in wl_sides:
+                for r in run_engines(engines, ckpt, wl_sides["hf"], inputs["hf"], wl, report, torch.get_num_threads()):
+                    report["results"].append({
+                        "workload": wl.key, "dtype": dtype_name, "side": r["side"],
+                        "seconds_median": r["seconds"], "seconds": [r["seconds"]],
+                        "tokens_per_s": r["tokens_per_s"],
+                        "ratio_vs_hf": r["tokens_per_s"] / hf_rate if hf_rate else None,
+                        "ratio_vs_hf_per_repeat": None, "ratio_vs_hf_best": None,
+                        "peak_mem_delta_bytes": None, "weights_rss_bytes": None,
+                        "engine_peak_rss_bytes": r["peak_rss_bytes"],
+                        "gemm_roofline_fraction": r["tokens_per_s"] * lin / gemm["flops_per_s"],
+                        "gemm_roofline_fraction_interleaved": None,
+                        "max_abs_diff_vs_hf": r["max_abs_diff"],
+                    })
             del inputs, fns
             gc.collect()
         del sides, cache
@@ -495,8 +554,10 @@ def print_report(report: dict[str, Any], file: Any) -> None:
             f"{min(r['ratio_vs_hf_per_repeat']):.2f}-{max(r['ratio_vs_hf_per_repeat']):.2f}",
             "-" if r["ratio_vs_hf_best"] is None else f"{r['ratio_vs_hf_best']:.2f}",
             f"{r['seconds_median'] * 1e3:.1f}",
-            mib(r["peak_mem_delta_bytes"]),
+            mib(r["peak_mem_delta_bytes"]) if "engine_peak_rss_bytes" not in r else
+            f"{mib(r['engine_peak_rss_bytes'])} rss",
             f"{100 * r['gemm_roofline_fraction']:.1f}",
+            "-" if r["gemm_roofline_fraction_interleaved"] is None else
             f"{100 * r['gemm_roofline_fraction_interleaved']:.1f}",
             f"{g['flops_per_s'] / 1e9:.0f}",
             f"{g['interleaved_flops_per_s'] / 1e9:.0f}",
@@ -514,7 +575,8 @@ def print_report(report: dict[str, Any], file: Any) -> None:
           "shapes at the workload's mean real tokens per call, the faster of a probe before and after the timed "
           "passes; il GF/s and %roof il: the same GEMMs, one layer's per call, timed interleaved with the sides "
           "(x layers: a pass's GEMM time under the same drift), as a fraction of the median pass; maxdiff: max "
-          "|last_hidden_state - transformers'| over real tokens.", file=file)
+          "|last_hidden_state - transformers'| over real tokens. Engines (ort*, openvino*): own process, not "
+          "interleaved; peak MiB is that process's whole peak RSS.", file=file)
     for note in report["notes"]:
         print("note: " + note, file=file)
 
@@ -524,7 +586,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workloads", default="a,b,c,d", help="comma list of a,b,c,d (default all)")
     p.add_argument("--dtypes", default="fp32,bf16", help="comma list of fp32,bf16,fp16 (default fp32,bf16)")
     p.add_argument("--sides", default=",".join(ALL_SIDES),
-                   help="comma list of ours,ours_packed,hf,ort (ort: fp32 on CPU, when onnxruntime is installed)")
+                   help="comma list of ours,ours_packed,hf and the engines ort,ort_int8,openvino_fp32,openvino_bf16"
+                        " (the reference exported with torch.onnx) and ort_ours_export (our export); engines run in "
+                        "their own process, in the fp32 pass on CPU, when onnxruntime / openvino are installed")
     p.add_argument("--repeats", type=int, default=None, help="timed repetitions per side (default 5, --quick 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed passes per side, >= 1 (the first checks parity)")
     p.add_argument("--gemm-repeats", type=int, default=5, help="repetitions of each GEMM in the roofline probe")
@@ -558,8 +622,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for s in args.sides:
         if s not in ALL_SIDES:
             p.error(f"unknown side {s!r}; choose from {', '.join(ALL_SIDES)}")
-    if "ort" in args.sides and "hf" not in args.sides:
-        p.error("the ort side is checked against transformers before it is timed: add hf to --sides")
+    if any(s in ENGINE_SIDES for s in args.sides) and "hf" not in args.sides:
+        p.error("the engines are checked against transformers before they are timed: add hf to --sides")
     if args.repeats is None:
         args.repeats = 3 if args.quick else 5
     if args.repeats < 1 or args.warmup < 1:

@@ -12,6 +12,10 @@ if |i - j| <= w and both are in the same sequence.
 - "eager": the reference math (scores, additive mask, fp32 softmax) on a padded batch. It builds the full
   (length × length) score matrix, so it is meant for checking the other kernels, not for long inputs.
 - "flash_attention_2": flash-attn's varlen kernel, window (w, w) on local layers; CUDA, fp16/bf16 only.
+- "banded": for graphs traced on the static layout (the ONNX export): local layers banded in blocks of w
+  queries, each seeing its own and its two neighbour blocks (3w keys), global layers in GLOBAL_CHUNKS slices
+  of queries, so that no tensor is (length × length). On packed tokens it is "sdpa", whose local layers are
+  banded already.
 
 A kernel is a `Kernel`: `check(device, dtype)` raises a clear error when it cannot run there (there is no
 silent fallback), `__call__` computes attention, and `qkv_buffer` may offer the buffer it wants the qkv
@@ -29,10 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-AttnImplementation = Literal["sdpa", "eager", "flash_attention_2"]
+AttnImplementation = Literal["sdpa", "eager", "flash_attention_2", "banded"]
 # Queries per block of the banded kernel; each block sees block + 2w keys. Smaller blocks waste fewer keys,
 # larger ones make bigger matrix products (benchmarks/README.md has the measurements behind each value).
 BAND_BLOCK = {"fp32": 16, "bf16": 32, "train": 64}
+# Global layers of the "banded" kernel take their queries in this many slices: one slice's scores are
+# (length / GLOBAL_CHUNKS × length), and a runtime that frees each slice before the next holds only one.
+GLOBAL_CHUNKS = 16
 SHORT_SEQUENCE = 64  # up to this length, one padded attention call beats a call per distinct length
 # Whether short sequences share padded rows (block-diagonal mask) or get one row each, per precision.
 PACK_SHORT = {"fp32": False, "bf16": True}
@@ -280,7 +287,26 @@ class FlashVarlenKernel(Kernel):
         )
 
 
-KERNELS: dict[str, Kernel] = {k.name: k for k in (SdpaKernel(), EagerKernel(), FlashVarlenKernel())}
+class BandedKernel(SdpaKernel):
+    """The static layout without any (length × length) tensor, for exported graphs (`_static_banded`)."""
+
+    name = "banded"
+
+    def __call__(
+        self, qkv: Tensor, batch: AttnBatch, window: int | None, dropout_p: float = 0.0,
+        deterministic: bool = False, buffer: Tensor | None = None,
+    ) -> Tensor:
+        if batch.static_mask is None:
+            return super().__call__(qkv, batch, window, dropout_p, deterministic, buffer)
+        _no_buffer(self, buffer)
+        if dropout_p:
+            raise ValueError("attn_implementation='banded' is for inference graphs; train with 'sdpa' (no dropout)")
+        return _static_banded(qkv, batch, window)
+
+
+KERNELS: dict[str, Kernel] = {
+    k.name: k for k in (SdpaKernel(), EagerKernel(), FlashVarlenKernel(), BandedKernel())
+}
 ATTN_IMPLEMENTATIONS: tuple[str, ...] = tuple(KERNELS)
 
 
@@ -607,3 +633,63 @@ def _static(
     probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
     out = (probs @ v).transpose(1, 2).reshape(qkv.shape[0], *qkv.shape[2:])
     return out, probs * valid[:, None, :, None]
+
+
+def _static_banded(qkv: Tensor, batch: AttnBatch, window: int | None) -> Tensor:
+    """The static layout's attention with no (length × length) tensor: qkv (batch × length, 3, heads,
+    head_dim) → (batch × length, heads, head_dim). Same masking as `_static` (window by column, padding keys
+    masked, padding queries see every position); only matmul, softmax and reshapes, so that it exports."""
+    n, length = batch.pad_shape
+    valid = batch.static_mask  # (batch, length)
+    q, k, v = qkv.view(n, length, *qkv.shape[1:]).permute(2, 0, 3, 1, 4)  # (batch, heads, length, head_dim)
+    if window is None:
+        out = _chunked_global(q * q.shape[-1] ** -0.5, k, v, valid)
+    else:
+        out = _banded_local(q * q.shape[-1] ** -0.5, k, v, valid, window)
+    return out.transpose(1, 2).reshape(qkv.shape[0], *qkv.shape[2:])
+
+
+def _softmax_av(scores: Tensor, allowed: Tensor, v: Tensor) -> Tensor:
+    """softmax(scores masked to `allowed`) @ v, the softmax in fp32 as the reference computes it."""
+    scores = scores.float().masked_fill(~allowed, float("-inf"))
+    return torch.softmax(scores, dim=-1).to(v.dtype) @ v
+
+
+def _banded_local(q: Tensor, k: Tensor, v: Tensor, valid: Tensor, window: int) -> Tensor:
+    """Sliding window |i - j| <= w on (batch, heads, length, head_dim), q already scaled. Queries go in blocks
+    of B = w; block b sees key blocks b - 1, b, b + 1 (3B keys), which hold every key within w of it.
+    Scores are (batch, heads, blocks, B, 3B)."""
+    n, heads, length, dim = q.shape
+    block = window
+    pad = (block - length % block) % block
+    blocks = (length + pad) // block
+    q = F.pad(q, (0, 0, 0, pad)).view(n, heads, blocks, block, dim)
+    # keys and values with one zero block before and (padding + one block) after: (batch, heads, blocks + 2, B, d)
+    k, v = (F.pad(t, (0, 0, block, pad + block)).view(n, heads, blocks + 2, block, dim) for t in (k, v))
+    k, v = (torch.cat([t[:, :, :-2], t[:, :, 1:-1], t[:, :, 2:]], dim=3) for t in (k, v))  # (.., blocks, 3B, d)
+    keys_ok = F.pad(valid, (block, pad + block)).view(n, blocks + 2, block)
+    keys_ok = torch.cat([keys_ok[:, :-2], keys_ok[:, 1:-1], keys_ok[:, 2:]], dim=2)  # (batch, blocks, 3B)
+    queries_ok = F.pad(valid, (0, pad)).view(n, blocks, block)
+    i = torch.arange(block, device=q.device).view(-1, 1)
+    j = torch.arange(3 * block, device=q.device).view(1, -1)
+    band = (j - block - i).abs() <= window  # (B, 3B): key slot j of a block is at distance j - B - i
+    allowed = (band & keys_ok[:, :, None, :]) | ~queries_ok[:, :, :, None]  # (batch, blocks, B, 3B)
+    out = _softmax_av(q @ k.transpose(-1, -2), allowed[:, None], v)  # (batch, heads, blocks, B, head_dim)
+    return out.reshape(n, heads, blocks * block, dim)[:, :, :length]
+
+
+def _chunked_global(q: Tensor, k: Tensor, v: Tensor, valid: Tensor) -> Tensor:
+    """Full attention on (batch, heads, length, head_dim), q already scaled, in GLOBAL_CHUNKS slices of
+    queries: each slice's scores are (batch, heads, length / GLOBAL_CHUNKS, length)."""
+    length = q.shape[2]
+    size = (length + GLOBAL_CHUNKS - 1) // GLOBAL_CHUNKS
+    q = F.pad(q, (0, 0, 0, size * GLOBAL_CHUNKS - length))
+    queries_ok = F.pad(valid, (0, size * GLOBAL_CHUNKS - length))
+    keys_ok = valid[:, None, None, :]  # (batch, 1, 1, length)
+    kt = k.transpose(-1, -2)
+    outs = []
+    for c in range(GLOBAL_CHUNKS):
+        qc = q[:, :, c * size : (c + 1) * size]  # (batch, heads, size, head_dim)
+        allowed = keys_ok | ~queries_ok[:, None, c * size : (c + 1) * size, None]  # (batch, 1, size, length)
+        outs.append(_softmax_av(qc @ kt, allowed, v))
+    return torch.cat(outs, dim=2)[:, :, :length]

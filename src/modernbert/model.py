@@ -553,6 +553,8 @@ class ModernBertModel(ModernBertPreTrainedModel):
         # Rotary positions are column indices, as in the reference (masks with holes or left padding too).
         if position_ids is not None:
             positions = batch.pack(position_ids.expand(shape))
+        elif static:  # the same columns, without a remainder by a symbolic length (which ONNX export cannot take)
+            positions = torch.arange(shape[1], device=device).expand(shape).flatten()
         else:
             positions = batch.pad_indices % shape[1]
         return self.forward_packed(ids, batch, embeds, positions, *flags)

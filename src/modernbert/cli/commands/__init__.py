@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import batch, classify, embed, fill_mask, finetune, info, ner, pretrain, qa, serve
+from . import batch, classify, embed, export, fill_mask, finetune, info, ner, pretrain, qa, serve
 
 COMMANDS: dict[str, ModuleType] = {
     "fill-mask": fill_mask,
@@ -31,4 +31,5 @@ COMMANDS: dict[str, ModuleType] = {
     "finetune": finetune,
     "serve": serve,
     "batch": batch,
+    "export": export,
 }
