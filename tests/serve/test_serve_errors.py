@@ -63,6 +63,8 @@ def test_unsupported_routes(embed_server, reranker_server, qa_server):
     _error(embed_server.post("/predict", {"inputs": "a"}), 424, "Backend", "/predict", "embedding",
            "ModernBertModel")
     _error(embed_server.post("/fill-mask", {"inputs": "a [MASK]"}), 424, "Backend", "masked-LM")
+    _error(embed_server.post("/embed_sparse", {"inputs": "a"}), 424, "Backend", "/embed_sparse", "SPLADE",
+           "embedding model (ModernBertModel)")
     _error(qa_server.post("/embed", {"inputs": "a"}), 424, "Backend", "question-answering")
     auth = {"Authorization": f"Bearer {API_KEY}"}
     _error(reranker_server.post("/token-classification", {"inputs": "a"}, headers=auth), 424, "Backend",

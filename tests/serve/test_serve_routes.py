@@ -210,6 +210,27 @@ def test_fill_mask_and_embeddings_of_mlm(mlm_server):
     assert list(mlm_server.get("/info").json()["model_type"]) == ["masked_lm"]
 
 
+def test_embed_sparse_of_mlm(mlm_server):
+    import torch
+    import transformers
+
+    from modernbert.hub import resolve_folder
+
+    folder = resolve_folder("modernbert-tiny")
+    reference = transformers.AutoModelForMaskedLM.from_pretrained(folder).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    r = mlm_server.post("/embed_sparse", {"inputs": TEXTS[:2]})
+    assert r.status_code == 200, r.text
+    for text, sparse in zip(TEXTS[:2], r.json()):
+        with torch.no_grad():
+            logits = reference(**tok(text, return_tensors="pt")).logits[0]  # (tokens, vocab)
+        pooled = torch.log1p(torch.relu(logits)).max(0).values  # SPLADE, as TEI's --pooling splade
+        index = torch.nonzero(pooled > 0).flatten()
+        assert [x["index"] for x in sparse] == index.tolist()
+        close([x["value"] for x in sparse], pooled[index].tolist(), tol=1e-4)
+    assert "/embed_sparse" in mlm_server.get("/info").json()["routes"]
+
+
 def test_token_classification(ner_server, folders):
     ner = pipeline("token-classification", model=str(folders["ner"]), device="cpu")
     for strategy in ("none", "simple"):

@@ -40,7 +40,9 @@ AGGREGATIONS = ("none", "simple", "first", "average", "max")
 NEEDS = {"embed": "an embedding model (a sentence-transformers folder, a bare encoder or an MLM)",
          "embed_all": "an embedding model (a sentence-transformers folder, a bare encoder or an MLM)",
          "classify": "a sequence classifier", "rerank": "a sequence classifier with one label (a reranker)",
-         "fill": "a masked-LM model", "ner": "a token classifier", "qa": "a question-answering model"}
+         "fill": "a masked-LM model",
+         "sparse": "a SPLADE model (a masked-LM model: sparse embeddings come from its vocabulary logits)",
+         "ner": "a token classifier", "qa": "a question-answering model"}
 
 
 @dataclass
@@ -189,7 +191,7 @@ async def _disconnected(request: Request) -> None:
 
 
 TASK_ROUTES: dict[str, tuple[str, ...]] = {
-    "embed": ("/embed", "/similarity", "/v1/embeddings"), "embed_all": ("/embed_all",),
+    "embed": ("/embed", "/similarity", "/v1/embeddings"), "embed_all": ("/embed_all",), "sparse": ("/embed_sparse",),
     "classify": ("/predict", "/rerank"), "fill": ("/fill-mask",), "ner": ("/token-classification",),
     "qa": ("/question-answering",),
 }
@@ -226,6 +228,7 @@ def create_app(served: Served, settings: Settings | None = None) -> FastAPI:
 
     route("/embed", embed, summary="Sentence embeddings (TEI)")
     route("/embed_all", embed_all, summary="Every token's hidden state (TEI)")
+    route("/embed_sparse", embed_sparse, summary="Sparse (SPLADE) embeddings of a masked-LM model (TEI)")
     route("/predict", predict, summary="Classify texts or text pairs (TEI)")
     route("/rerank", rerank, summary="Rank texts against a query with a one-label classifier (TEI)")
     route("/similarity", similarity, summary="Cosine similarity of a sentence with others (TEI)")
@@ -380,6 +383,15 @@ async def embed_all(server: Server, call: Call, body: dict[str, Any]) -> Any:
     texts = _inputs(server, body)
     truncate = f.truncation(body, server.settings.auto_truncate, directions=f.DIRECTIONS)
     return await server.run(call, "embed_all", "/embed_all", texts, {}, truncate, direction=f.direction(body))
+
+
+async def embed_sparse(server: Server, call: Call, body: dict[str, Any]) -> Any:
+    """Body: `inputs` (as /embed's), `truncate`, `truncation_direction`. Returns, per input, its SPLADE weights
+    over the vocabulary, [{index, value}] where above zero (a masked-LM model only)."""
+    server.task("sparse", "/embed_sparse")
+    texts = _inputs(server, body)
+    truncate = f.truncation(body, server.settings.auto_truncate, directions=f.DIRECTIONS)
+    return await server.run(call, "sparse", "/embed_sparse", texts, {}, truncate, direction=f.direction(body))
 
 
 def _predict_inputs(value: Any, max_size: int) -> tuple[list[Any], bool]:

@@ -19,7 +19,7 @@ from ..hub import CONFIG_NAME, read_json, resolve_folder
 # config.json `architectures` → (the model's kind as /info and errors name it, the tasks it serves)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ModernBertModel": ("embedding", ("embed", "embed_all")),
-    "ModernBertForMaskedLM": ("masked-lm", ("fill", "embed", "embed_all")),
+    "ModernBertForMaskedLM": ("masked-lm", ("fill", "embed", "embed_all", "sparse")),
     "ModernBertForSequenceClassification": ("classifier", ("classify",)),
     "ModernBertForTokenClassification": ("token-classifier", ("ner",)),
     "ModernBertForQuestionAnswering": ("question-answering", ("qa",)),
@@ -88,6 +88,26 @@ class Served:
     def run(self, task: str, items: list[Any], options: dict[str, Any]) -> list[Any]:
         """The batcher's runner: `items` of one task with the same options."""
         return self.tasks[task].run(items, options)
+
+
+def splade(mlm: Any, sequences: list[list[int]]) -> list[list[dict[str, float]]]:
+    """SPLADE pooling over an MLM's vocabulary, as TEI's `--pooling splade`: per sequence, max over its tokens of
+    log(1 + relu(logits)), kept where it is above zero, as [{"index": token id, "value": weight}] by index."""
+    import torch
+
+    from ..pipelines.base import Batch, run_batched
+
+    def step(batch: Batch) -> list[list[dict[str, float]]]:
+        logits = mlm(input_ids=batch.input_ids, cu_seqlens=batch.cu_seqlens).logits  # (tokens, vocab)
+        weights = torch.log1p(torch.relu(logits.float()))
+        out = []
+        for w in batch.split(weights):
+            pooled = w.max(0).values  # (vocab,)
+            index = torch.nonzero(pooled > 0).flatten()
+            out.append([{"index": i, "value": v} for i, v in zip(index.tolist(), pooled[index].tolist())])
+        return out
+
+    return run_batched(sequences, step, batch_size=max(len(sequences), 1), device=mlm.device)
 
 
 def special_ends(tok: Any) -> tuple[int, int]:
@@ -221,6 +241,7 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
             return fill.run(items, batch_size=len(items), top_k=options["top_k"], **cut)
 
         tasks["fill"] = Task(counter(), run_fill, limit)
+        tasks["sparse"] = Task(counter(), lambda items, options: splade(head, items), limit, tokenize_plain)
     elif architecture == "ModernBertForSequenceClassification":
         classify = TextClassificationPipeline(head, tok)
 
