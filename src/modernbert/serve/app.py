@@ -179,7 +179,15 @@ class Server:
         if everything not in done:
             call.state.cancelled = True  # the worker drops its jobs still queued
             everything.cancel()
+            everything.add_done_callback(_retrieve)  # no "exception was never retrieved" in the log
             raise ClientGone()
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    try:
+        future.exception()
+    except asyncio.CancelledError:
+        pass
 
 
 async def _disconnected(request: Request) -> None:
