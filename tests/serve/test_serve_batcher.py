@@ -105,3 +105,57 @@ def test_cancelled_requests_are_dropped_and_bad_inputs_isolated():
     assert all("gone1" not in items for _, items, _ in calls)
     assert results[0] == "embed:ok" and results[2] == "embed:ok2"
     assert isinstance(results[1], ValueError)
+
+
+def _wait_until(condition, timeout: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_next_batch_is_assembled_while_one_runs():
+    """Double buffering, without timing: while batch 1 is held inside the (slow) model, the jobs queued meanwhile
+    leave the queue and form batch 2 (up to the budget); batch 3 waits for batch 2 to be taken."""
+
+    class Traced(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.events: list[tuple[str, int, int]] = []  # (event, batch number, jobs assembled at that moment)
+            self.batcher: Batcher | None = None
+
+        def __call__(self, task, items, options):
+            n = len(self.events) // 2 + 1
+            self.events.append(("start", n, self.batcher.assembled()))
+            out = super().__call__(task, items, options)
+            self.events.append(("end", n, self.batcher.assembled()))
+            return out
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        runner = Traced()
+        runner.gate.clear()  # batch 1 stays in the model until the gate opens
+        batcher = Batcher(runner, max_batch_tokens=30)
+        runner.batcher = batcher
+        batcher.start()
+        first = _jobs(loop, RequestState(), "embed", ["k1"], [10])
+        batcher.submit(first)
+        assert await asyncio.to_thread(_wait_until, lambda: len(runner.events) == 1)  # batch 1 is running
+        later = _jobs(loop, RequestState(), "embed", ["a", "b", "c", "d"], [10, 10, 10, 10])
+        batcher.submit(later)
+        # while batch 1 runs: a, b, c (30 tokens) are assembled into batch 2, d is held for batch 3
+        assert await asyncio.to_thread(_wait_until, lambda: batcher.assembled() == 3 and batcher._queue.qsize() == 0)
+        assert runner.events == [("start", 1, 0)] and batcher.queue_size() == 4
+        runner.gate.set()
+        results = await asyncio.gather(*(j.future for j in first + later))
+        batcher.stop(10)
+        return runner, results
+
+    runner, results = asyncio.run(main())
+    assert results == ["embed:k1", "embed:a", "embed:b", "embed:c", "embed:d"]
+    assert [items for _, items, _ in runner.calls] == [["k1"], ["a", "b", "c"], ["d"]]
+    assert runner.events[:2] == [("start", 1, 0), ("end", 1, 3)]  # batch 2 was complete before batch 1 ended

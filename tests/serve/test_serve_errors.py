@@ -35,7 +35,10 @@ def test_malformed_json(embed_server):
     ({"inputs": "a", "dimensions": 0}, 422, "Validation", "`dimensions`"),
     ({"inputs": "a", "dimensions": 33}, 422, "Validation", "`dimensions`"),
     ({"inputs": "a", "prompt_name": "nope"}, 422, "Validation", "`prompt_name`"),
-    ({"inputs": "a", "truncation_direction": "left"}, 422, "Validation", "`truncation_direction`"),
+    ({"inputs": "a", "truncation_direction": "middle"}, 422, "Validation", "`truncation_direction`"),
+    ({"inputs": [5, -1]}, 422, "Validation", "no token id"),
+    ({"inputs": ["a", [5, 10**9]]}, 422, "Validation", "`inputs[1]`"),
+    ({"inputs": ["a", []]}, 400, "Empty", "`inputs[1]`"),
     ({"inputs": []}, 400, "Empty", "`inputs`"),
     ({"inputs": ""}, 400, "Empty", "`inputs`"),
     ({"inputs": ["fine", "  "]}, 400, "Empty", "`inputs[1]`"),
@@ -60,6 +63,8 @@ def test_unsupported_routes(embed_server, reranker_server, qa_server):
     _error(embed_server.post("/predict", {"inputs": "a"}), 424, "Backend", "/predict", "embedding",
            "ModernBertModel")
     _error(embed_server.post("/fill-mask", {"inputs": "a [MASK]"}), 424, "Backend", "masked-LM")
+    _error(embed_server.post("/embed_sparse", {"inputs": "a"}), 424, "Backend", "/embed_sparse", "SPLADE",
+           "embedding model (ModernBertModel)")
     _error(qa_server.post("/embed", {"inputs": "a"}), 424, "Backend", "question-answering")
     auth = {"Authorization": f"Bearer {API_KEY}"}
     _error(reranker_server.post("/token-classification", {"inputs": "a"}, headers=auth), 424, "Backend",
@@ -81,11 +86,15 @@ def test_other_routes_fields(embed_server, reranker_server, mlm_server, qa_serve
            "Validation", "`texts`")
     _error(reranker_server.post("/predict", {"inputs": [["a", "b", "c"]]}, headers=auth), 422, "Validation",
            "`inputs[0]`")
+    # left truncation is honoured on the embedding routes only
+    _error(reranker_server.post("/predict", {"inputs": "a", "truncation_direction": "Left"}, headers=auth), 422,
+           "Validation", "`truncation_direction`")
 
 
 def test_openai_errors(embed_server):
     for body, status, field in [({"input": []}, 400, "`input`"), ({"input": 3}, 422, "`input`"),
-                                ({"input": [1, 2, 3]}, 422, "token ids"),
+                                ({"input": [1, 2, -3]}, 422, "token id"),
+                                ({"input": [[1, 2], [True]]}, 422, "`input[1]`"),
                                 ({"input": "a", "encoding_format": "int8"}, 422, "`encoding_format`")]:
         r = embed_server.post("/v1/embeddings", body)
         assert r.status_code == status, r.text

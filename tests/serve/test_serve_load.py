@@ -130,7 +130,15 @@ def test_sigterm_drains(folders, tmp_path, encoder):
 
         async def load() -> list[tuple[int, object, float]]:
             tasks = [asyncio.ensure_future(one(texts)) for texts in requests]
-            await asyncio.sleep(0.3)  # every request is sent and queued; the worker is busy with them
+            total = sum(map(len, requests))
+
+            def all_queued() -> bool:  # every input is either waiting in the batcher or already run
+                return server.metric("te_queue_size") + server.metric("te_batch_next_size_sum") >= total
+
+            deadline = time.monotonic() + 60
+            while not await asyncio.to_thread(all_queued):  # no fixed sleep: a busy machine accepts slowly
+                assert time.monotonic() < deadline, "the requests were not all queued in 60 s"
+                await asyncio.sleep(0.05)
             signalled.append(time.monotonic())
             server.proc.send_signal(signal.SIGTERM)
             return await asyncio.gather(*tasks)

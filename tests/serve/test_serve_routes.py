@@ -55,6 +55,53 @@ def test_embed_truncate(embed_server, encoder):
     assert int(r.headers["x-compute-tokens"]) == ST_MAX_SEQ_LENGTH
 
 
+def test_embed_token_ids(embed_server, encoder):
+    ids = encoder.tokenize(TEXTS)  # special tokens included: token ids run as given
+    expected = encoder.encode(TEXTS).tolist()
+    r = embed_server.post("/embed", {"inputs": ids[0]})
+    assert r.status_code == 200, r.text
+    close(r.json(), expected[:1])
+    r = embed_server.post("/embed", {"inputs": [TEXTS[0], ids[1], TEXTS[2], ids[3]]})  # texts and ids mixed
+    close(r.json(), expected)
+    assert int(r.headers["x-compute-tokens"]) == sum(map(len, ids))
+    r = embed_server.post("/v1/embeddings", {"input": ids})
+    assert r.status_code == 200, r.text
+    close([d["embedding"] for d in r.json()["data"]], expected)
+    r = embed_server.post("/v1/embeddings", {"input": ids[3]})
+    close([d["embedding"] for d in r.json()["data"]], expected[3:])
+    # with a prompt, the ids are read as a text (decoded), prefixed and tokenized again, as TEI does
+    r = embed_server.post("/embed", {"inputs": [ids[0]], "prompt_name": "query"})
+    close(r.json(), encoder.encode([TEXTS[0]], prompt_name="query").tolist())
+    # over-long ids are refused, or cut when truncating
+    long = encoder.tokenizer([words(200, 4)])["input_ids"][0]
+    assert embed_server.post("/embed", {"inputs": [long]}).status_code == 422
+    r = embed_server.post("/embed", {"inputs": [long], "truncate": True})
+    close(r.json(), encoder.encode([long[:ST_MAX_SEQ_LENGTH]]).tolist())
+
+
+def test_truncation_direction(embed_server, encoder, folders):
+    from modernbert.tokenizer import Tokenizer
+
+    long = words(200, 3)
+    right = embed_server.post("/embed", {"inputs": [long], "truncate": True, "truncation_direction": "Right"})
+    left = embed_server.post("/embed", {"inputs": [long], "truncate": True, "truncation_direction": "Left"})
+    assert right.status_code == left.status_code == 200, left.text
+    close(right.json(), encoder.encode([long]).tolist())
+    # the reference: the tokenizer's own left truncation ([CLS] and [SEP] kept, the end of the text kept)
+    left_tok = Tokenizer.from_pretrained(folders["embed"], truncation_side="left")
+    ids = left_tok([long], truncation=True, max_length=ST_MAX_SEQ_LENGTH)["input_ids"][0]
+    full = encoder.tokenizer([long])["input_ids"][0]
+    assert ids[0] == full[0] and ids[-1] == full[-1] and ids[1:-1] == full[-ST_MAX_SEQ_LENGTH + 1:-1]
+    by_left = SentenceEncoder(encoder.model, left_tok, pooling="mean", normalize=True,
+                              max_seq_length=ST_MAX_SEQ_LENGTH)
+    close(left.json(), by_left.encode([long]).tolist())
+    assert np.abs(np.array(left.json()) - np.array(right.json())).max() > 1e-3
+    assert int(left.headers["x-compute-tokens"]) == ST_MAX_SEQ_LENGTH
+    r = embed_server.post("/embed_all", {"inputs": [long], "truncate": True, "truncation_direction": "left"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()[0]) == len(full)  # embed_all cuts at the model's own maximum, above this text's length
+
+
 def test_embed_all(embed_server, folders):
     r = embed_server.post("/embed_all", {"inputs": TEXTS[:2]})
     assert r.status_code == 200, r.text
@@ -161,6 +208,27 @@ def test_fill_mask_and_embeddings_of_mlm(mlm_server):
     r = mlm_server.post("/embed", {"inputs": TEXTS})
     close(r.json(), encoder.encode(TEXTS).tolist())
     assert list(mlm_server.get("/info").json()["model_type"]) == ["masked_lm"]
+
+
+def test_embed_sparse_of_mlm(mlm_server):
+    import torch
+    import transformers
+
+    from modernbert.hub import resolve_folder
+
+    folder = resolve_folder("modernbert-tiny")
+    reference = transformers.AutoModelForMaskedLM.from_pretrained(folder).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    r = mlm_server.post("/embed_sparse", {"inputs": TEXTS[:2]})
+    assert r.status_code == 200, r.text
+    for text, sparse in zip(TEXTS[:2], r.json()):
+        with torch.no_grad():
+            logits = reference(**tok(text, return_tensors="pt")).logits[0]  # (tokens, vocab)
+        pooled = torch.log1p(torch.relu(logits)).max(0).values  # SPLADE, as TEI's --pooling splade
+        index = torch.nonzero(pooled > 0).flatten()
+        assert [x["index"] for x in sparse] == index.tolist()
+        close([x["value"] for x in sparse], pooled[index].tolist(), tol=1e-4)
+    assert "/embed_sparse" in mlm_server.get("/info").json()["routes"]
 
 
 def test_token_classification(ner_server, folders):

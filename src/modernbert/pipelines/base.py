@@ -400,6 +400,25 @@ def input_name(index: int, single: bool = False) -> str:
     return "the input" if single else f"inputs[{index}]"
 
 
+def token_ids(items: list[Any]) -> list[list[int]] | None:
+    """`items` when every one is a non-empty list of token ids (ints), already tokenized, special tokens included;
+    None when none is; a TypeError when they are mixed or one is not a list of ints (naming it).
+
+    The pre-tokenized entry point of the embedding and feature-extraction pipelines: the server and batch jobs
+    tokenize once (to count, check and cut inputs) and hand the ids on.
+    """
+    lists = [isinstance(item, list) for item in items]
+    if not any(lists):
+        return None
+    for i, item in enumerate(items):
+        if not isinstance(item, list) or not item or not all(
+            isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in item
+        ):
+            raise TypeError(f"inputs[{i}] ({item!r:.60}) is not a non-empty list of token ids; pass every input "
+                            "as a text, or every input as a list of non-negative ints")
+    return items
+
+
 def check_texts(items: list[Any], single: bool = False) -> list[str]:
     """`items` when every one is a str; else a TypeError naming the first that is not."""
     for i, item in enumerate(items):

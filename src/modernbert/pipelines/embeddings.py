@@ -39,6 +39,7 @@ from .base import (
     load_tokenizer,
     resolve_device,
     run_batched,
+    token_ids,
     tokenizer_for_folder,
 )
 
@@ -262,7 +263,9 @@ class SentenceEncoder:
         """Embed texts: a (n, dim) array for a list of n texts, a (dim,) vector for one text.
 
         Args:
-            sentences: a str or a list of str.
+            sentences: a str or a list of str; or a list of token-id lists, already tokenized as `tokenize` gives
+                them (stripped, prompt included, special tokens included, cut): they are run as given, and the
+                prompt is then only used to leave it out of the pooling when the folder says include_prompt=False.
             batch_size: texts per forward pass (they are sorted by length first).
             show_progress_bar: show progress (tqdm if installed, else a counter on stderr).
             convert_to_numpy: return a float32 numpy array (the default).
@@ -271,11 +274,13 @@ class SentenceEncoder:
             prompt_name: a key of the folder's prompts (e.g. "query", "document"); default: its default prompt.
             prompt: a text prefix given directly (overrides prompt_name).
         """
-        texts, batched = as_text_list(sentences)
-        for i, text in enumerate(texts):
-            check_text(text, input_name(i, not batched))
+        ids = token_ids(sentences) if isinstance(sentences, list) else None
+        texts, batched = (ids, True) if ids is not None else as_text_list(sentences)
+        if ids is None:
+            for i, text in enumerate(texts):
+                check_text(text, input_name(i, not batched))
         prompt_text = self._prompt(prompt_name, prompt)
-        sequences = self.tokenize(texts, prompt_text)
+        sequences = ids if ids is not None else self.tokenize(texts, prompt_text)
         check_lengths(sequences, self.model.config.max_position_embeddings, lambda i: input_name(i, not batched),
                       lambda limit: f"pass max_seq_length={limit} or less (texts are cut to max_seq_length tokens)")
         skip = 0
@@ -387,8 +392,11 @@ class SentenceEmbeddingPipeline(Pipeline):
                    "return_tensors": return_tensors}
         return {k: v for k, v in options.items() if v is not None}
 
-    def run(self, inputs: list[str], **options: Any) -> list[list[float]]:
+    def run(self, inputs: list[str] | list[list[int]], **options: Any) -> list[list[float]]:
         """Embed each text: per text, its vector as a list of `dim` floats (unit length when normalised).
+
+        `inputs` may also be lists of token ids, already tokenized as `SentenceEncoder.tokenize` gives them: they
+        run as given (see `SentenceEncoder.encode`).
 
         Options as `__call__`'s; return_tensors=True is refused, as `run` returns plain lists.
         """

@@ -7,7 +7,7 @@ from typing import Any
 from torch import Tensor
 
 from ..model import ModernBertPreTrainedModel
-from .base import Batch, Pipeline, as_text_list, check_texts, input_name
+from .base import Batch, Pipeline, as_text_list, check_texts, input_name, token_ids
 
 _TOKENIZER_OPTIONS = frozenset({"truncation", "max_length", "add_special_tokens", "padding"})
 
@@ -54,8 +54,9 @@ class FeatureExtractionPipeline(Pipeline):
             options["return_tensors"] = bool(return_tensors)
         return options
 
-    def run(self, inputs: list[str], **options: Any) -> list[list[list[float]]]:
-        """The features of each text: per text, one list of floats per token, (tokens, hidden) as nested lists.
+    def run(self, inputs: list[str] | list[list[int]], **options: Any) -> list[list[list[float]]]:
+        """The features of each text (or of each list of token ids, already tokenized, run as given): per text,
+        one list of floats per token, (tokens, hidden) as nested lists.
 
         Per-input shape: `[[float, ...], ...]`, one row per token, special tokens included (transformers' leading
         dimension of 1 dropped); for a model whose first output is one vector per sequence (a classifier's
@@ -82,8 +83,10 @@ class FeatureExtractionPipeline(Pipeline):
     def _predict(
         self, items: list[Any], options: dict[str, Any], batch_size: int, progress: bool, *, single: bool = False
     ) -> list[Tensor]:
-        texts = check_texts(items, single)
-        encoded = self.tokenizer(texts, return_attention_mask=False, **options.get("tokenize_kwargs", {}))
+        ids = token_ids(items)  # already tokenized (special tokens included): run as given
+        if ids is None:
+            texts = check_texts(items, single)
+            ids = self.tokenizer(texts, return_attention_mask=False, **options.get("tokenize_kwargs", {}))["input_ids"]
         model = self.model
 
         def step(batch: Batch) -> list[Tensor]:
@@ -94,7 +97,7 @@ class FeatureExtractionPipeline(Pipeline):
                 parts = list(first)
             return [p.cpu() for p in parts]
 
-        return self._run(encoded["input_ids"], step, batch_size, progress, lambda i: input_name(i, single))
+        return self._run(ids, step, batch_size, progress, lambda i: input_name(i, single))
 
     def _too_long_advice(self, limit: int) -> str:
         if self.tokenizer.model_max_length <= limit:

@@ -40,7 +40,9 @@ AGGREGATIONS = ("none", "simple", "first", "average", "max")
 NEEDS = {"embed": "an embedding model (a sentence-transformers folder, a bare encoder or an MLM)",
          "embed_all": "an embedding model (a sentence-transformers folder, a bare encoder or an MLM)",
          "classify": "a sequence classifier", "rerank": "a sequence classifier with one label (a reranker)",
-         "fill": "a masked-LM model", "ner": "a token classifier", "qa": "a question-answering model"}
+         "fill": "a masked-LM model",
+         "sparse": "a SPLADE model (a masked-LM model: sparse embeddings come from its vocabulary logits)",
+         "ner": "a token classifier", "qa": "a question-answering model"}
 
 
 @dataclass
@@ -112,13 +114,22 @@ class Server:
         return self.served.tasks[name]
 
     async def run(self, call: Call, task_name: str, route: str, items: list[Any], options: dict[str, Any],
-                  truncate: bool, chars: int | None = None, name: str = "inputs") -> list[Any]:
-        """Count, check and queue `items` for `task_name`, and wait for their results (in order)."""
+                  truncate: bool, chars: int | None = None, name: str = "inputs",
+                  direction: str = "right") -> list[Any]:
+        """Tokenize (or count), check, cut and queue `items` for `task_name`, and wait for their results (in order).
+
+        A task with a `tokenize` is tokenized here, once, in the tokenization pool: its jobs carry the token ids,
+        cut to the task's maximum from `direction`. Other tasks are only counted here (right truncation).
+        """
         task = self.task(task_name, route)
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         try:
-            counts = await loop.run_in_executor(self.pool, task.count, items, options)
+            if task.tokenize is not None:
+                encoded = await loop.run_in_executor(self.pool, task.tokenize, items, options)
+                counts = [len(e.ids) for e in encoded]
+            else:
+                counts = await loop.run_in_executor(self.pool, task.count, items, options)
         except (ValueError, TypeError) as e:
             raise ApiError("Tokenizer", f"`{name}`: {e}") from None
         call.tokenization += time.perf_counter() - t0
@@ -127,6 +138,9 @@ class Server:
                 raise ApiError("Validation", f"`{name}[{i}]` has {n} tokens, more than the model's maximum of "
                                              f"{task.max_length}; send \"truncate\": true to cut it (or start the "
                                              "server with --auto-truncate)")
+        if task.tokenize is not None:
+            chars = chars if chars is not None else sum(len(i) for i in items)
+            items = [e.cut(task.max_length, direction) for e in encoded]
         tokens = [min(n, task.max_length) for n in counts]
         frozen = tuple(sorted(options.items()))
         jobs = [Job(task_name, item, frozen, n, loop.create_future(), loop, call.state)
@@ -165,7 +179,15 @@ class Server:
         if everything not in done:
             call.state.cancelled = True  # the worker drops its jobs still queued
             everything.cancel()
+            everything.add_done_callback(_retrieve)  # no "exception was never retrieved" in the log
             raise ClientGone()
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    try:
+        future.exception()
+    except asyncio.CancelledError:
+        pass
 
 
 async def _disconnected(request: Request) -> None:
@@ -177,7 +199,7 @@ async def _disconnected(request: Request) -> None:
 
 
 TASK_ROUTES: dict[str, tuple[str, ...]] = {
-    "embed": ("/embed", "/similarity", "/v1/embeddings"), "embed_all": ("/embed_all",),
+    "embed": ("/embed", "/similarity", "/v1/embeddings"), "embed_all": ("/embed_all",), "sparse": ("/embed_sparse",),
     "classify": ("/predict", "/rerank"), "fill": ("/fill-mask",), "ner": ("/token-classification",),
     "qa": ("/question-answering",),
 }
@@ -214,6 +236,7 @@ def create_app(served: Served, settings: Settings | None = None) -> FastAPI:
 
     route("/embed", embed, summary="Sentence embeddings (TEI)")
     route("/embed_all", embed_all, summary="Every token's hidden state (TEI)")
+    route("/embed_sparse", embed_sparse, summary="Sparse (SPLADE) embeddings of a masked-LM model (TEI)")
     route("/predict", predict, summary="Classify texts or text pairs (TEI)")
     route("/rerank", rerank, summary="Rank texts against a query with a one-label classifier (TEI)")
     route("/similarity", similarity, summary="Cosine similarity of a sentence with others (TEI)")
@@ -334,12 +357,16 @@ def _prompt_name(server: Server, body: dict[str, Any], where: str = "prompt_name
     return name
 
 
-async def _embed(server: Server, call: Call, route: str, texts: list[str], body: dict[str, Any], normalize: bool,
+async def _embed(server: Server, call: Call, route: str, texts: list[Any], body: dict[str, Any], normalize: bool,
                  dimensions: int | None) -> list[list[float]]:
-    truncate = f.truncation(body, server.settings.auto_truncate)
+    truncate = f.truncation(body, server.settings.auto_truncate, directions=f.DIRECTIONS)
     options = {"normalize": normalize and dimensions is None, "prompt_name": _prompt_name(server, body)}
-    vectors = await server.run(call, "embed", route, texts, options, truncate)
+    vectors = await server.run(call, "embed", route, texts, options, truncate, direction=f.direction(body))
     return _normalize(vectors, dimensions, normalize)
+
+
+def _inputs(server: Server, body: dict[str, Any], name: str = "inputs") -> list[str | list[int]]:
+    return f.inputs(body, name, server.settings.max_client_batch_size, len(server.served.tokenizer))
 
 
 def _dimensions(server: Server, body: dict[str, Any]) -> int | None:
@@ -348,20 +375,31 @@ def _dimensions(server: Server, body: dict[str, Any]) -> int | None:
 
 
 async def embed(server: Server, call: Call, body: dict[str, Any]) -> Any:
-    """Body: `inputs` (a string or a list), `normalize` (true), `truncate`, `truncation_direction`,
-    `prompt_name`, `dimensions`. Returns one vector per input."""
+    """Body: `inputs` (a string, an array of token ids, or an array of both), `normalize` (true), `truncate`,
+    `truncation_direction` (Right: keep the start; Left: keep the end), `prompt_name`, `dimensions`. Returns one
+    vector per input. Token ids run as given (special tokens are not added)."""
     server.task("embed", "/embed")
-    texts, _ = f.texts(body, "inputs", server.settings.max_client_batch_size)
+    texts = _inputs(server, body)
     return await _embed(server, call, "/embed", texts, body, f.flag(body, "normalize", True),
                         _dimensions(server, body))
 
 
 async def embed_all(server: Server, call: Call, body: dict[str, Any]) -> Any:
-    """Body: `inputs`, `truncate`. Returns, per input, the hidden state of every token."""
+    """Body: `inputs` (as /embed's), `truncate`, `truncation_direction`. Returns, per input, the hidden state of
+    every token."""
     server.task("embed_all", "/embed_all")
-    texts, _ = f.texts(body, "inputs", server.settings.max_client_batch_size)
-    truncate = f.truncation(body, server.settings.auto_truncate)
-    return await server.run(call, "embed_all", "/embed_all", texts, {"truncate": truncate}, truncate)
+    texts = _inputs(server, body)
+    truncate = f.truncation(body, server.settings.auto_truncate, directions=f.DIRECTIONS)
+    return await server.run(call, "embed_all", "/embed_all", texts, {}, truncate, direction=f.direction(body))
+
+
+async def embed_sparse(server: Server, call: Call, body: dict[str, Any]) -> Any:
+    """Body: `inputs` (as /embed's), `truncate`, `truncation_direction`. Returns, per input, its SPLADE weights
+    over the vocabulary, [{index, value}] where above zero (a masked-LM model only)."""
+    server.task("sparse", "/embed_sparse")
+    texts = _inputs(server, body)
+    truncate = f.truncation(body, server.settings.auto_truncate, directions=f.DIRECTIONS)
+    return await server.run(call, "sparse", "/embed_sparse", texts, {}, truncate, direction=f.direction(body))
 
 
 def _predict_inputs(value: Any, max_size: int) -> tuple[list[Any], bool]:
@@ -482,15 +520,10 @@ async def decode(server: Server, call: Call, body: dict[str, Any]) -> Any:
 
 
 async def openai_embeddings(server: Server, call: Call, body: dict[str, Any]) -> Any:
-    """OpenAI's embeddings: `input` (a string or a list of strings), `model`, `encoding_format` (float or
-    base64), `dimensions`, `user`. Embeddings are unit length."""
+    """OpenAI's embeddings: `input` (a string, an array of strings, an array of token ids or an array of such
+    arrays), `model`, `encoding_format` (float or base64), `dimensions`, `user`. Embeddings are unit length."""
     server.task("embed", "/v1/embeddings")
-    value = f.required(body, "input")
-    if isinstance(value, list) and value and all(isinstance(v, (int, list)) and not isinstance(v, bool)
-                                                 for v in value):
-        raise ApiError("Validation", "`input` as token ids is not supported by this server; send the text "
-                                     "(a string or an array of strings)")
-    texts, _ = f.texts({"input": value}, "input", server.settings.max_client_batch_size)
+    texts = _inputs(server, body, "input")
     encoding = f.choice(body, "encoding_format", ("float", "base64"), "float")
     model = body.get("model")
     if model is not None and not isinstance(model, str):

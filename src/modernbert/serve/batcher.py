@@ -7,6 +7,10 @@ and the inputs of one request may span batches. Jobs of the same task and option
 `Pipeline.run` in one call, with `batch_size` set to their count, so they run as one packed forward pass (no
 padding). Each job's future gets its own result, through the event loop's `call_soon_threadsafe`.
 
+Two threads, double-buffered: the assembler takes jobs from the queue into the next batch while the model thread
+runs the current one; the model thread takes the next batch as soon as it is free (at once when it is idle, so a
+lone request is not held back), and the assembler starts the one after.
+
 A request whose client has gone is marked `cancelled`; its jobs still in the queue are dropped when the worker
 reaches them.
 """
@@ -107,20 +111,30 @@ class Batcher:
         self.max_batch_requests = max_batch_requests
         self._on_batch = on_batch
         self._queue: queue.Queue[Any] = queue.Queue()  # Job, or _STOP
-        self._held: Job | None = None  # a job taken from the queue that did not fit the last batch
+        self._held: Job | None = None  # a job taken from the queue that did not fit the next batch
+        self._next_batch: list[Job] = []  # being assembled while the model thread runs the current one
+        self._next_tokens = 0
+        self._assembled = False  # the assembler reached the stop marker: no more batches after _next_batch
+        self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="modernbert-serve-worker", daemon=True)
+        self._assembler = threading.Thread(target=self._assemble, name="modernbert-serve-assembler", daemon=True)
         self._stopping = False
 
     def start(self) -> None:
+        self._assembler.start()
         self._thread.start()
 
     def alive(self) -> bool:
-        """Whether the worker thread is running."""
-        return self._thread.is_alive()
+        """Whether the worker threads are running."""
+        return self._thread.is_alive() and self._assembler.is_alive()
 
     def queue_size(self) -> int:
         """Jobs waiting (an estimate, as the queue moves while it is read)."""
-        return self._queue.qsize() + (self._held is not None)
+        return self._queue.qsize() + (self._held is not None) + len(self._next_batch)
+
+    def assembled(self) -> int:
+        """Jobs already in the next batch, waiting for the model thread."""
+        return len(self._next_batch)
 
     def submit(self, jobs: list[Job]) -> None:
         """Queue the jobs, in order."""
@@ -130,42 +144,52 @@ class Batcher:
             self._queue.put(job)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Finish the queued jobs, then end the thread."""
+        """Finish the queued jobs, then end the threads."""
         self._stopping = True
         self._queue.put(_STOP)
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        for thread in (self._assembler, self._thread):
+            if thread.is_alive():
+                thread.join(timeout)
 
-    # ----- the worker thread -----
+    # ----- the assembler thread -----
 
-    def _next(self, block: bool) -> Any:
-        """The next job, `_STOP`, or None when nothing is waiting (only when not blocking)."""
-        if self._held is not None:
-            job, self._held = self._held, None
-            return job
-        try:
-            return self._queue.get(block=block)
-        except queue.Empty:
-            return None
+    def _fits(self, job: Job) -> bool:
+        if not self._next_batch:
+            return True  # a single input over the budget still runs, alone
+        full = self.max_batch_requests is not None and len(self._next_batch) >= self.max_batch_requests
+        return not full and self._next_tokens + job.tokens <= self.max_batch_tokens
 
-    def _take_batch(self) -> tuple[list[Job], bool]:
-        """Jobs for the next batch (waiting for the first), and whether the stop marker was reached."""
-        batch: list[Job] = []
-        tokens = 0
+    def _assemble(self) -> None:
+        """Move jobs from the queue into the next batch, waiting for the model thread when it is full."""
         while True:
-            job = self._next(block=not batch)
-            if job is None:
-                return batch, False
+            job = self._queue.get()
             if job is _STOP:
-                return batch, True
+                break
             if job.state.cancelled:  # its client has gone: the request already cancelled its futures
                 continue
-            full = self.max_batch_requests is not None and len(batch) >= self.max_batch_requests
-            if batch and (full or tokens + job.tokens > self.max_batch_tokens):
+            with self._cond:
                 self._held = job
-                return batch, False
-            batch.append(job)
-            tokens += job.tokens
+                while not self._fits(job):
+                    self._cond.wait()  # the model thread takes the batch, then notifies
+                self._held = None
+                self._next_batch.append(job)
+                self._next_tokens += job.tokens
+                self._cond.notify_all()
+        with self._cond:
+            self._assembled = True
+            self._cond.notify_all()
+
+    # ----- the model thread -----
+
+    def _take_batch(self) -> tuple[list[Job], bool]:
+        """The assembled batch (waiting for its first job), and whether it is the last one."""
+        with self._cond:
+            while not self._next_batch and not self._assembled:
+                self._cond.wait()
+            batch, self._next_batch, self._next_tokens = self._next_batch, [], 0
+            last = self._assembled and self._held is None
+            self._cond.notify_all()
+        return [j for j in batch if not j.state.cancelled], last
 
     def _loop(self) -> None:
         stop = False
@@ -180,8 +204,9 @@ class Batcher:
                         job.error = job.error or e
                         job.resolve()
         while True:  # jobs queued while stopping (a race with `submit`): answer them, never leave them waiting
-            job = self._next(block=False)
-            if job is None:
+            try:
+                job = self._queue.get(block=False)
+            except queue.Empty:
                 return
             if job is not _STOP:
                 job.error = ShuttingDown("the server is shutting down")

@@ -96,9 +96,47 @@ def texts(body: dict[str, Any], name: str, max_size: int) -> tuple[list[str], bo
     return text_list(value, name, max_size), False
 
 
-def truncation(body: dict[str, Any], auto_truncate: bool, where: dict[str, Any] | None = None) -> bool:
-    """`truncate` (default: the server's --auto-truncate); only right truncation is supported."""
+def token_ids(value: Any, name: str, vocab: int) -> list[int]:
+    """`value` checked as a non-empty array of token ids below `vocab`."""
+    if not isinstance(value, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+        raise ApiError("Validation", f"`{name}` must be a string or an array of token ids (integers)")
+    if not value:
+        raise ApiError("Empty", f"`{name}` is an empty array of token ids; give it some tokens")
+    bad = [x for x in value if not 0 <= x < vocab]
+    if bad:
+        raise ApiError("Validation", f"`{name}` holds {bad[0]}, which is no token id (0 to {vocab - 1})")
+    return value
+
+
+def inputs(body: dict[str, Any], name: str, max_size: int, vocab: int) -> list[str | list[int]]:
+    """`body[name]` as TEI's and OpenAI's embedding inputs: a text, an array of token ids, or an array of texts
+    and arrays of token ids."""
+    value = required(body, name)
+    if isinstance(value, str):
+        return [text(value, name)]
+    if not isinstance(value, list):
+        raise ApiError("Validation", f"`{name}` must be a string, an array of token ids or an array of strings and "
+                                     f"token-id arrays, got {_kind(value)}")
+    if value and all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+        return [token_ids(value, name, vocab)]
+    batch(value, name, max_size)
+    return [text(v, f"{name}[{i}]") if isinstance(v, str) else token_ids(v, f"{name}[{i}]", vocab)
+            for i, v in enumerate(value)]
+
+
+DIRECTIONS = ("right", "left")
+
+
+def truncation(body: dict[str, Any], auto_truncate: bool, where: dict[str, Any] | None = None,
+               directions: tuple[str, ...] = ("right",)) -> bool:
+    """`truncate` (default: the server's --auto-truncate), after checking `truncation_direction` is one of
+    `directions` (TEI's Left / Right, in any case)."""
     where = body if where is None else where
     truncate = flag(where, "truncate", auto_truncate)
-    choice(where, "truncation_direction", ("right",), "right")
+    direction(where, directions)
     return truncate
+
+
+def direction(where: dict[str, Any], directions: tuple[str, ...] = DIRECTIONS) -> str:
+    """`truncation_direction`: "right" (the default: keep the start of the text) or "left" (keep its end)."""
+    return choice(where, "truncation_direction", directions, "right")

@@ -19,7 +19,7 @@ from ..hub import CONFIG_NAME, read_json, resolve_folder
 # config.json `architectures` → (the model's kind as /info and errors name it, the tasks it serves)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ModernBertModel": ("embedding", ("embed", "embed_all")),
-    "ModernBertForMaskedLM": ("masked-lm", ("fill", "embed", "embed_all")),
+    "ModernBertForMaskedLM": ("masked-lm", ("fill", "embed", "embed_all", "sparse")),
     "ModernBertForSequenceClassification": ("classifier", ("classify",)),
     "ModernBertForTokenClassification": ("token-classifier", ("ner",)),
     "ModernBertForQuestionAnswering": ("question-answering", ("qa",)),
@@ -29,17 +29,44 @@ NO_LIMIT = 1 << 30  # a max_length that never cuts: exact token counts without t
 
 
 @dataclass
+class Tokens:
+    """One input, tokenized once: its ids, untruncated, and how many special tokens lead and end them (kept in
+    place when the input is cut)."""
+
+    ids: list[int]
+    head: int = 0
+    tail: int = 0
+
+    def cut(self, limit: int, direction: str = "right") -> list[int]:
+        """The ids cut to `limit` tokens: "right" keeps the start of the text, "left" its end; the leading and
+        ending special tokens stay."""
+        ids, head, tail = self.ids, self.head, self.tail
+        if len(ids) <= limit:
+            return ids
+        if limit <= head + tail:  # no room for any text: a plain cut
+            return ids[:limit] if direction == "right" else ids[-limit:]
+        keep = limit - head - tail
+        body = ids[head:len(ids) - tail]
+        body = body[:keep] if direction == "right" else body[len(body) - keep:]
+        return ids[:head] + body + ids[len(ids) - tail:]
+
+
+@dataclass
 class Task:
-    """One thing the model can do: how an input is counted, and how a list of them runs.
+    """One thing the model can do: how an input is counted (or tokenized), and how a list of them runs.
 
     count: (items, options) → real tokens per item, untruncated (for the length check and the batch budget).
     run: (items, options) → one result per item (the pipeline's `run`, `batch_size` = len(items)).
     max_length: the most tokens an input may have (longer ones are cut when truncating, refused otherwise).
+    tokenize: (items, options) → one `Tokens` per item, for a task whose pipeline takes token ids: the server
+        tokenizes once, cuts the ids in either direction and hands them to `run` (None: `run` takes the items
+        and tokenizes them itself, only right truncation).
     """
 
     count: Callable[[list[Any], dict[str, Any]], list[int]]
     run: Callable[[list[Any], dict[str, Any]], list[Any]]
     max_length: int
+    tokenize: Callable[[list[Any], dict[str, Any]], list[Tokens]] | None = None
 
 
 class Served:
@@ -61,6 +88,36 @@ class Served:
     def run(self, task: str, items: list[Any], options: dict[str, Any]) -> list[Any]:
         """The batcher's runner: `items` of one task with the same options."""
         return self.tasks[task].run(items, options)
+
+
+def splade(mlm: Any, sequences: list[list[int]]) -> list[list[dict[str, float]]]:
+    """SPLADE pooling over an MLM's vocabulary, as TEI's `--pooling splade`: per sequence, max over its tokens of
+    log(1 + relu(logits)), kept where it is above zero, as [{"index": token id, "value": weight}] by index."""
+    import torch
+
+    from ..pipelines.base import Batch, run_batched
+
+    def step(batch: Batch) -> list[list[dict[str, float]]]:
+        logits = mlm(input_ids=batch.input_ids, cu_seqlens=batch.cu_seqlens).logits  # (tokens, vocab)
+        weights = torch.log1p(torch.relu(logits.float()))
+        out = []
+        for w in batch.split(weights):
+            pooled = w.max(0).values  # (vocab,)
+            index = torch.nonzero(pooled > 0).flatten()
+            out.append([{"index": i, "value": v} for i, v in zip(index.tolist(), pooled[index].tolist())])
+        return out
+
+    return run_batched(sequences, step, batch_size=max(len(sequences), 1), device=mlm.device)
+
+
+def special_ends(tok: Any) -> tuple[int, int]:
+    """How many special tokens the tokenizer puts before and after a single text ([CLS] … [SEP]: 1, 1)."""
+    bare = tok(["a"], add_special_tokens=False, return_attention_mask=False)["input_ids"][0]
+    full = tok(["a"], return_attention_mask=False)["input_ids"][0]
+    for head in range(len(full) - len(bare) + 1):
+        if full[head:head + len(bare)] == bare:
+            return head, len(full) - head - len(bare)
+    return 0, 0  # pragma: no cover - a post-processor that changes the text's own tokens
 
 
 def architecture_of(folder: Path) -> tuple[str, bool]:
@@ -131,6 +188,14 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
         encoder = SentenceEncoder(net, tok, pooling=pooling or "mean") if "embed" in names else None
     config = net.config
     limit = min(tok.model_max_length, config.max_position_embeddings)
+    head_specials, tail_specials = special_ends(tok)
+
+    def tokens_of(texts: list[str], given: list[list[int] | None]) -> list[Tokens]:
+        """Texts tokenized with their special tokens; token ids a request gave stay as they are."""
+        encoded = iter(tok(texts, truncation=False, max_length=NO_LIMIT, return_attention_mask=False)["input_ids"]
+                       if texts else [])
+        return [Tokens(ids) if ids is not None else Tokens(next(encoded), head_specials, tail_specials)
+                for ids in given]
 
     def counter(pairs: bool = False) -> Callable[[list[Any], dict[str, Any]], list[int]]:
         def count(items: list[Any], options: dict[str, Any]) -> list[int]:
@@ -144,21 +209,29 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
         embed = SentenceEmbeddingPipeline(encoder)
         features = FeatureExtractionPipeline(net, tok)
 
-        def count_embed(items: list[str], options: dict[str, Any]) -> list[int]:
+        def tokenize_embed(items: list[str | list[int]], options: dict[str, Any]) -> list[Tokens]:
+            # as SentenceEncoder.tokenize (stripped, lower-cased if configured, prompt first), not yet cut. Token
+            # ids run as given; with a prompt they are decoded and read as a text (as TEI does).
             prompt = encoder._prompt(options.get("prompt_name"), None) or ""
-            texts = [prompt + (t.strip().lower() if encoder.do_lower_case else t.strip()) for t in items]
-            return counter()(texts, options)
+            if prompt:
+                items = [tok.decode(i, skip_special_tokens=True) if isinstance(i, list) else i for i in items]
+            texts = [prompt + (t.strip().lower() if encoder.do_lower_case else t.strip())
+                     for t in items if isinstance(t, str)]
+            return tokens_of(texts, [i if isinstance(i, list) else None for i in items])
 
-        def run_embed(items: list[str], options: dict[str, Any]) -> list[Any]:
+        def run_embed(items: list[list[int]], options: dict[str, Any]) -> list[Any]:
             return embed.run(items, batch_size=len(items), normalize_embeddings=options["normalize"],
                              prompt_name=options.get("prompt_name"))
 
-        def run_features(items: list[str], options: dict[str, Any]) -> list[Any]:
-            cut = {"truncation": True, "tokenize_kwargs": {"max_length": limit}} if options["truncate"] else {}
-            return features.run(items, batch_size=len(items), **cut)
+        def tokenize_plain(items: list[str | list[int]], options: dict[str, Any]) -> list[Tokens]:
+            return tokens_of([i for i in items if isinstance(i, str)],
+                             [i if isinstance(i, list) else None for i in items])
 
-        tasks["embed"] = Task(count_embed, run_embed, encoder.max_seq_length)
-        tasks["embed_all"] = Task(counter(), run_features, limit)
+        def run_features(items: list[list[int]], options: dict[str, Any]) -> list[Any]:
+            return features.run(items, batch_size=len(items))
+
+        tasks["embed"] = Task(counter(), run_embed, encoder.max_seq_length, tokenize_embed)
+        tasks["embed_all"] = Task(counter(), run_features, limit, tokenize_plain)
 
     if architecture == "ModernBertForMaskedLM":
         fill = FillMaskPipeline(head, tok)
@@ -168,6 +241,7 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
             return fill.run(items, batch_size=len(items), top_k=options["top_k"], **cut)
 
         tasks["fill"] = Task(counter(), run_fill, limit)
+        tasks["sparse"] = Task(counter(), lambda items, options: splade(head, items), limit, tokenize_plain)
     elif architecture == "ModernBertForSequenceClassification":
         classify = TextClassificationPipeline(head, tok)
 
