@@ -637,7 +637,7 @@ class _Run:
             tokens = batch.num_tokens
         else:
             rows, tokens = torch.zeros(0, self.model.config.hidden_size, device=self.device), 0
-        rows = dist.gather_rows(rows.view(per_example, len(local), -1))
+        rows = dist.gather_rows(rows.reshape(per_example, len(local), rows.shape[-1]))
         labels = task.batch_labels(split, torch.tensor(index)).to(self.device)
         return task.loss_sum(rows.reshape(-1, rows.shape[-1]), labels), tokens
 
@@ -915,6 +915,8 @@ def build_arg_parser(prog: str | None = None, parser_class: type = argparse.Argu
                    "eval_spearmanr, ... (lower is better for losses and mse) (default: %(default)s)")
     g.add_argument("--log-every", type=int, default=d.log_every, metavar="N", help="default: %(default)s")
     g.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint in --output")
+    g.add_argument("--stop-after", type=_optional(int), metavar="N", help="stop with a checkpoint after step N, as "
+                   "if interrupted (a later --resume continues the run)")
     g.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: %(default)s)")
     g.add_argument("--num-threads", type=_optional(int), metavar="N", help="torch threads (default: "
                    "OMP_NUM_THREADS, else the cores)")
