@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -71,6 +72,7 @@ CHECKPOINT_FORMAT = 1
 SCHEDULERS = ("linear", "cosine", "constant", "wsd")
 PREDICTIONS_FILE = "test_predictions.jsonl"
 LOG_FILE = "trainer_log.jsonl"
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass
@@ -127,6 +129,7 @@ class FinetuneConfig:
     num_threads: int | None = None
     ignore_mismatched_sizes: bool = False
     label_all_tokens: bool = False  # token-classification: every sub-token of a word carries its tag
+    tensorboard: bool = False  # also log to output/tensorboard (needs the tensorboard package)
     quiet: bool = False
 
     def validate(self) -> None:
@@ -172,6 +175,9 @@ class FinetuneConfig:
             raise ValueError(f"device={self.device!r} must be 'cpu', 'cuda' or 'cuda:N'")
         if self.device != "cpu" and not torch.cuda.is_available():
             raise ValueError(f"device={self.device!r} but CUDA is not available")
+        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            raise ValueError("--tensorboard needs the tensorboard package: pip install 'modernbert[finetune]' (or "
+                             "pip install tensorboard)")
 
     def warmup_steps(self, total: int) -> int:
         return int(self.warmup) if self.warmup >= 1 else round(self.warmup * total)
@@ -510,6 +516,11 @@ class _Run:
             self.out.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()
         self.log = RunLog(self.out / LOG_FILE)
+        self.board = None
+        if cfg.tensorboard and main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(str(self.out / TENSORBOARD_DIR))
         restored = self.checkpointer.load_latest(set_aside=main) if cfg.resume else None
         if restored is None:
             if self.checkpointer.checkpoints():
@@ -652,8 +663,18 @@ class _Run:
                   "learning_rate": self.optimizer.param_groups[0]["lr"], "tokens_seen": self.tokens_seen,
                   "tokens_per_s": round(self.tokens_seen / self.elapsed, 1) if self.elapsed > 0 else 0.0}
         self.log.append(record)
+        self._board("train", record)
         self._say(f"step {self.step}/{self.total_steps}  loss {record['loss']:.4f}  "
                   f"lr {record['learning_rate']:.2e}  {record['tokens_per_s']:.0f} tokens/s")
+
+    def _board(self, prefix: str, record: dict[str, Any]) -> None:
+        """The numbers of a record as TensorBoard scalars `prefix/name` at this step (with `tensorboard`)."""
+        if self.board is None:
+            return
+        for k, v in record.items():
+            if k not in ("step", "epoch") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.board.add_scalar(f"{prefix}/{k.removeprefix('eval_')}", v, self.step)
+        self.board.flush()
 
     @torch.no_grad()
     def predict(self, split: Split) -> list[torch.Tensor]:
@@ -690,6 +711,7 @@ class _Run:
                   "eval_runtime": round(time.perf_counter() - t0, 3)}
         self.evals.append(record)
         self.log.append(record)
+        self._board("eval", result)
         self._say("eval " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
         value = result[self.metric]
         better = self.best is None or (math.isfinite(value) and (
@@ -724,6 +746,8 @@ class _Run:
 
     def finish(self) -> dict[str, Any]:
         """Export the model (the best one when there was a validation set) and write the output files."""
+        if self.board is not None:
+            self.board.close()
         completed = self.step >= self.total_steps or self.stopped_early
         metrics: dict[str, Any] = {
             "step": self.step, "total_steps": self.total_steps, "completed": completed,
@@ -924,6 +948,8 @@ def build_arg_parser(prog: str | None = None, parser_class: type = argparse.Argu
                    "of labels differs from the checkpoint's")
     g.add_argument("--label-all-tokens", action="store_true", help="token-classification: every sub-token of a "
                    "word learns its tag (B-X becomes I-X after the first), not only the first")
+    g.add_argument("--tensorboard", action="store_true", help="also log the training and evaluation records to "
+                   "OUTPUT/tensorboard (needs tensorboard: pip install 'modernbert[finetune]')")
     g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
