@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -59,6 +60,7 @@ import torch.nn.functional as F
 
 from .. import hub
 from .. import model as models
+from . import distributed
 from . import finetune_data as fd
 from . import metrics as M
 from .checkpointer import Checkpointer, restore_rng_state, rng_state
@@ -70,6 +72,7 @@ CHECKPOINT_FORMAT = 1
 SCHEDULERS = ("linear", "cosine", "constant", "wsd")
 PREDICTIONS_FILE = "test_predictions.jsonl"
 LOG_FILE = "trainer_log.jsonl"
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass
@@ -126,6 +129,7 @@ class FinetuneConfig:
     num_threads: int | None = None
     ignore_mismatched_sizes: bool = False
     label_all_tokens: bool = False  # token-classification: every sub-token of a word carries its tag
+    tensorboard: bool = False  # also log to output/tensorboard (needs the tensorboard package)
     quiet: bool = False
 
     def validate(self) -> None:
@@ -171,6 +175,8 @@ class FinetuneConfig:
             raise ValueError(f"device={self.device!r} must be 'cpu', 'cuda' or 'cuda:N'")
         if self.device != "cpu" and not torch.cuda.is_available():
             raise ValueError(f"device={self.device!r} but CUDA is not available")
+        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            raise ValueError("--tensorboard needs the tensorboard package: pip install 'modernbert[tensorboard]'")
 
     def warmup_steps(self, total: int) -> int:
         return int(self.warmup) if self.warmup >= 1 else round(self.warmup * total)
@@ -232,6 +238,9 @@ class Task:
     """What the tasks share: packing examples, the forward pass, the export."""
 
     architecture: str  # the model class, by its name in modernbert.model
+    # True when an example's loss depends on the other examples of its batch (in-batch negatives): under
+    # torchrun the ranks then gather the batch's outputs (`Dist.gather_rows`) before the loss.
+    couples_examples = False
 
     @classmethod
     def model_class(cls) -> type:
@@ -449,13 +458,13 @@ _RESUME_FIXED = ("task", "text_column", "text_pair_column", "label_column", "pro
 class _Run:
     """One fine-tuning run: built from the config, then resumed (or started), trained and exported."""
 
-    def __init__(self, cfg: FinetuneConfig) -> None:
+    def __init__(self, cfg: FinetuneConfig, dist: distributed.Dist | None = None) -> None:
         from ..tokenizer import Tokenizer
 
-        self.cfg = cfg
-        self.threads, self.threads_from = choose_threads(cfg.num_threads)
+        self.cfg, self.dist = cfg, dist or distributed.Dist()
+        self.threads, self.threads_from = choose_threads(cfg.num_threads, distributed.local_processes(self.dist))
         torch.set_num_threads(self.threads)
-        self.device = torch.device(cfg.device)
+        self.device = distributed.run_device(cfg.device, self.dist)
         self.out = Path(cfg.output)
         self.model_dir = hub.resolve_folder(cfg.model)
         tokenizer = Tokenizer.from_pretrained(str(self.model_dir))
@@ -501,18 +510,27 @@ class _Run:
     # ----- start or resume -----
 
     def start(self) -> None:
-        cfg = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
+        cfg, main = self.cfg, self.dist.is_main
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.dist.barrier()
         self.log = RunLog(self.out / LOG_FILE)
-        restored = self.checkpointer.load_latest() if cfg.resume else None
+        self.board = None
+        if cfg.tensorboard and main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(str(self.out / TENSORBOARD_DIR))
+        restored = self.checkpointer.load_latest(set_aside=main) if cfg.resume else None
         if restored is None:
             if self.checkpointer.checkpoints():
                 raise ValueError(f"{self.out} already holds the checkpoints of a run; pass --resume to continue it "
                                  "or choose another --output")
-            self.log.restart()
-            self.log.append({"step": 0, "event": "start", "total_steps": self.total_steps,
-                             "train_examples": len(self.task.train.ids), "threads": self.threads,
-                             "threads_from": self.threads_from, "task": self.task.describe(), "config": self._config()})
+            if main:
+                self.log.restart()
+                self.log.append({"step": 0, "event": "start", "total_steps": self.total_steps,
+                                 "train_examples": len(self.task.train.ids), "world_size": self.dist.world_size,
+                                 "threads": self.threads, "threads_from": self.threads_from,
+                                 "task": self.task.describe(), "config": self._config()})
             return
         state = restored.state
         if state.get("format") != CHECKPOINT_FORMAT:
@@ -526,7 +544,8 @@ class _Run:
         for key in ("step", "epoch", "batch_pos", "tokens_seen", "elapsed", "train_losses", "evals", "best",
                     "bad_evals", "stopped_early"):
             setattr(self, key, state[key])
-        self.log.cut_back(self.step)
+        if main:
+            self.log.cut_back(self.step)
         self._say(f"resuming from {restored.path} at step {self.step}")
 
     def _config(self) -> dict[str, Any]:
@@ -536,7 +555,7 @@ class _Run:
         return out
 
     def _say(self, text: str) -> None:
-        if not self.cfg.quiet:
+        if not self.cfg.quiet and self.dist.is_main:
             print(text, file=sys.stderr, flush=True)
 
     # ----- training -----
@@ -569,19 +588,38 @@ class _Run:
                 self._checkpoint()
 
     def _step(self, micro: list[list[int]]) -> None:
+        """One optimizer step on the global batches `micro`; under torchrun each rank runs its `shard` of each.
+
+        Every rank's loss is its summed loss over the count of the whole step (all ranks, all batches), and
+        the gradients are summed over the ranks: the same loss, and gradient, as on one process.
+        """
         t0 = time.perf_counter()
-        split = self.task.train
-        batches = [self.task.pack(split, index) for index in micro]
-        labels = [self.task.batch_labels(split, b.index) for b in batches]
-        total = max(1, sum(self.task.count(y) for y in labels))  # the step's loss is the mean over all of them
+        split, task, dist = self.task.train, self.task, self.dist
+        # the step's loss is the mean over all of them
+        total = max(1, sum(task.count(task.batch_labels(split, torch.tensor(index))) for index in micro))
         loss_value, tokens = 0.0, 0
-        for batch, y in zip(batches, labels):
-            with self._autocast():
-                logits = self.task.forward(self.model, batch, self.device)
-            loss = self.task.batch_loss(logits, y.to(self.device), batch) / total
-            loss.backward()
-            loss_value += float(loss.detach())
-            tokens += batch.num_tokens
+        for index in micro:
+            counted = True
+            if task.couples_examples and dist.enabled:
+                loss, n = self._coupled_loss(index)
+                counted = dist.is_main  # every rank holds the loss of the whole batch
+            elif local := dist.shard(index):
+                batch = task.pack(split, local)
+                with self._autocast():
+                    logits = task.forward(self.model, batch, self.device)
+                loss, n = task.batch_loss(logits, task.batch_labels(split, batch.index).to(self.device), batch), \
+                    batch.num_tokens
+            else:  # fewer examples than ranks: nothing to do here
+                continue
+            loss = loss / total
+            if loss.requires_grad:
+                loss.backward()
+            loss_value += float(loss.detach()) if counted else 0.0
+            tokens += n
+        if dist.enabled:
+            dist.all_reduce_grads(list(self.model.parameters()))
+            loss_value, tokens = dist.all_reduce_sum([loss_value, tokens])
+            tokens = int(tokens)
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"the training loss became {loss_value} at step {self.step + 1}; lower the "
                                      "learning rate, or train without --bf16")
@@ -595,17 +633,47 @@ class _Run:
         self.tokens_seen += tokens
         self.elapsed += time.perf_counter() - t0
 
+    def _coupled_loss(self, index: list[int]) -> tuple[torch.Tensor, int]:
+        """The summed loss of a global batch whose examples' losses depend on each other (under torchrun), and
+        this rank's tokens: each rank encodes its shard, the rows are gathered into the global batch, and every
+        rank computes the loss of the whole batch, whose gradient reaches its own rows only."""
+        split, task, dist = self.task.train, self.task, self.dist
+        per_example = len(task.columns)  # the sequences of an example: (per_example * examples, hidden) rows
+        local = dist.shard(index)
+        if local:
+            batch = task.pack(split, local)
+            with self._autocast():
+                rows = task.forward(self.model, batch, self.device).float()
+            tokens = batch.num_tokens
+        else:
+            rows, tokens = torch.zeros(0, self.model.config.hidden_size, device=self.device), 0
+        rows = dist.gather_rows(rows.reshape(per_example, len(local), rows.shape[-1]))
+        labels = task.batch_labels(split, torch.tensor(index)).to(self.device)
+        return task.loss_sum(rows.reshape(-1, rows.shape[-1]), labels), tokens
+
     def _epoch_progress(self) -> float:
         return round(self.epoch + self.batch_pos / max(1, len(self.plan.epoch(self.epoch))), 4)
 
     def _log_train(self) -> None:
+        if not self.dist.is_main:
+            return
         recent = self.train_losses[-self.cfg.log_every:]
         record = {"step": self.step, "epoch": self._epoch_progress(), "loss": sum(recent) / len(recent),
                   "learning_rate": self.optimizer.param_groups[0]["lr"], "tokens_seen": self.tokens_seen,
                   "tokens_per_s": round(self.tokens_seen / self.elapsed, 1) if self.elapsed > 0 else 0.0}
         self.log.append(record)
+        self._board("train", record)
         self._say(f"step {self.step}/{self.total_steps}  loss {record['loss']:.4f}  "
                   f"lr {record['learning_rate']:.2e}  {record['tokens_per_s']:.0f} tokens/s")
+
+    def _board(self, prefix: str, record: dict[str, Any]) -> None:
+        """The numbers of a record as TensorBoard scalars `prefix/name` at this step (with `tensorboard`)."""
+        if self.board is None:
+            return
+        for k, v in record.items():
+            if k not in ("step", "epoch") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.board.add_scalar(f"{prefix}/{k.removeprefix('eval_')}", v, self.step)
+        self.board.flush()
 
     @torch.no_grad()
     def predict(self, split: Split) -> list[torch.Tensor]:
@@ -628,12 +696,21 @@ class _Run:
         return {f"{prefix}_{k}": v for k, v in found.items()}
 
     def _evaluate(self) -> None:
+        """Evaluate on the validation set (rank 0, on the whole set: the metrics of one process), keep the best
+        model, and give every rank the outcome (so all of them stop early together)."""
+        if self.dist.is_main:
+            self._evaluate_main()
+        self.evals, self.best, self.bad_evals, self.stopped_early = self.dist.broadcast(
+            (self.evals, self.best, self.bad_evals, self.stopped_early))
+
+    def _evaluate_main(self) -> None:
         t0 = time.perf_counter()
         result = self.evaluate(self.task.validation)
         record = {"step": self.step, "epoch": self._epoch_progress(), **result,
                   "eval_runtime": round(time.perf_counter() - t0, 3)}
         self.evals.append(record)
         self.log.append(record)
+        self._board("eval", result)
         self._say("eval " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
         value = result[self.metric]
         better = self.best is None or (math.isfinite(value) and (
@@ -659,13 +736,17 @@ class _Run:
         }
 
     def _checkpoint(self) -> None:
-        self.log.sync()
-        self.checkpointer.save(self.step, self._state())
+        if self.dist.is_main:
+            self.log.sync()
+            self.checkpointer.save(self.step, self._state())
+        self.dist.barrier()
 
     # ----- the end -----
 
     def finish(self) -> dict[str, Any]:
         """Export the model (the best one when there was a validation set) and write the output files."""
+        if self.board is not None:
+            self.board.close()
         completed = self.step >= self.total_steps or self.stopped_early
         metrics: dict[str, Any] = {
             "step": self.step, "total_steps": self.total_steps, "completed": completed,
@@ -676,6 +757,12 @@ class _Run:
         }
         if not completed:
             return metrics
+        if self.dist.is_main:
+            self._write_output(metrics)
+        return self.dist.broadcast(metrics)
+
+    def _write_output(self, metrics: dict[str, Any]) -> None:
+        """Load the best model, predict the test set, export, and write metrics.json and the model card."""
         if self.best is not None:
             best = self.task.model_class().from_pretrained(str(self.best_dir), dtype=torch.float32)
             self.model.load_state_dict(best.state_dict())
@@ -691,7 +778,6 @@ class _Run:
         hub.write_json_atomic(self.out / "metrics.json", metrics, sort_keys=False)
         hub.write_atomic(self.out / "README.md", model_card(self, metrics).encode())
         self._say(f"wrote {self.out}")
-        return metrics
 
     def _export(self) -> None:
         self.task.export(self.model, self.out, self.model_dir)
@@ -746,6 +832,11 @@ def finetune(cfg: FinetuneConfig | None = None, /, **options: Any) -> dict[str, 
     `tokens_seen`, `train_runtime`, `train_tokens_per_second`, `evals` (every evaluation), `best_step` and
     the metrics of the exported model (`eval_*`, `test_*` with a labelled test set).
 
+    Under torchrun (`WORLD_SIZE` > 1) the processes train data-parallel: each takes its share of every batch
+    of the one global order (`distributed.Dist.shard`), the gradients are summed, so the losses and weights are
+    those of one process up to rounding; rank 0 evaluates and writes every file, every rank returns the metrics.
+    `batch_tokens` is the budget of a whole step over all ranks. A checkpoint resumes on any number of processes.
+
     Raises `ValueError` for bad options and bad data (a `finetune_data.DataError` naming the file, line and
     column), and for inputs that changed since the checkpoint a resume continues.
     """
@@ -754,10 +845,14 @@ def finetune(cfg: FinetuneConfig | None = None, /, **options: Any) -> dict[str, 
     elif options:
         cfg = dataclasses.replace(cfg, **options)
     cfg.validate()
-    run = _Run(cfg)
-    run.start()
-    run.train()
-    return run.finish()
+    dist = distributed.setup(cfg.device)
+    try:
+        run = _Run(cfg, dist)
+        run.start()
+        run.train()
+        return run.finish()
+    finally:
+        distributed.teardown(dist)
 
 
 # ----- command line -----
@@ -820,7 +915,7 @@ def build_arg_parser(prog: str | None = None, parser_class: type = argparse.Argu
                    help="gradient clipping ('none': off) (default: %(default)s)")
     g = p.add_argument_group("batches")
     g.add_argument("--batch-tokens", type=int, default=d.batch_tokens, metavar="N", help="most tokens of a packed "
-                   "batch (default: %(default)s)")
+                   "batch, over all ranks under torchrun (default: %(default)s)")
     g.add_argument("--batch-size", type=_optional(int), metavar="N", help="most sequences of a batch (default: no "
                    "limit)")
     g.add_argument("--gradient-accumulation", type=int, default=d.gradient_accumulation, metavar="N",
@@ -843,6 +938,8 @@ def build_arg_parser(prog: str | None = None, parser_class: type = argparse.Argu
                    "eval_spearmanr, ... (lower is better for losses and mse) (default: %(default)s)")
     g.add_argument("--log-every", type=int, default=d.log_every, metavar="N", help="default: %(default)s")
     g.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint in --output")
+    g.add_argument("--stop-after", type=_optional(int), metavar="N", help="stop with a checkpoint after step N, as "
+                   "if interrupted (a later --resume continues the run)")
     g.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: %(default)s)")
     g.add_argument("--num-threads", type=_optional(int), metavar="N", help="torch threads (default: "
                    "OMP_NUM_THREADS, else the cores)")
@@ -850,6 +947,8 @@ def build_arg_parser(prog: str | None = None, parser_class: type = argparse.Argu
                    "of labels differs from the checkpoint's")
     g.add_argument("--label-all-tokens", action="store_true", help="token-classification: every sub-token of a "
                    "word learns its tag (B-X becomes I-X after the first), not only the first")
+    g.add_argument("--tensorboard", action="store_true", help="also log the training and evaluation records to "
+                   "OUTPUT/tensorboard (needs tensorboard: pip install 'modernbert[tensorboard]')")
     g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 

@@ -94,6 +94,7 @@ class SentenceEmbedding(Task):
     architecture = "ModernBertModel"
     auto_class = "SentenceEncoder"
     pipeline_tag = "sentence-similarity"
+    couples_examples = True  # in-batch negatives
 
     def __init__(self, cfg: Any, tokenizer: Any, max_length: int) -> None:
         self.cfg, self.tokenizer, self.max_length = cfg, tokenizer, max_length

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from .. import hub
 from ..config import ModernBertConfig
 from ..model import ModernBertForMaskedLM
+from . import distributed
 from .checkpointer import Checkpointer, restore_rng_state, rng_state
 from .data import (
     IGNORE_INDEX,
@@ -211,39 +212,6 @@ def wsd_factor(step: int, cfg: PretrainConfig) -> float:
     progress = min(1.0, (step - stable_end + 1) / decay)
     shape = progress if cfg.decay_shape == "linear" else math.sqrt(progress)
     return 1.0 - (1.0 - cfg.min_lr_ratio) * shape
-
-
-# ----- distributed helpers -----
-
-
-@dataclass
-class _Dist:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    initialised_here: bool = False
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    def barrier(self) -> None:
-        if self.enabled:
-            torch.distributed.barrier()
-
-
-def _setup_distributed(device: str) -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Dist()
-    import torch.distributed as dist
-
-    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    here = False
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-        here = True
-    return _Dist(rank=rank, world_size=world, local_rank=local_rank, initialised_here=here)
 
 
 # ----- evaluation -----
@@ -426,7 +394,7 @@ class _Run:
     Rank 0 writes every file; the other ranks train their share of each batch.
     """
 
-    def __init__(self, cfg: PretrainConfig, dist: _Dist) -> None:
+    def __init__(self, cfg: PretrainConfig, dist: distributed.Dist) -> None:
         self.cfg, self.dist = cfg, dist
         rank, world = dist.rank, dist.world_size
         if cfg.batch_tokens // world < cfg.seq_len:
@@ -434,11 +402,9 @@ class _Run:
                 f"batch_tokens={cfg.batch_tokens} over {world} ranks leaves {cfg.batch_tokens // world} per rank, "
                 f"less than seq_len={cfg.seq_len}"
             )
-        self.threads, self.threads_from = choose_threads(
-            cfg.num_threads, int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
-        )
+        self.threads, self.threads_from = choose_threads(cfg.num_threads, distributed.local_processes(dist))
         torch.set_num_threads(self.threads)
-        self.device = torch.device(f"cuda:{dist.local_rank}" if cfg.device == "cuda" and world > 1 else cfg.device)
+        self.device = distributed.run_device(cfg.device, dist)
         self.out_dir = Path(cfg.out_dir)
         if rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -574,15 +540,13 @@ class _Run:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        stats = torch.tensor([float(out.loss.detach()), float(batch.num_tokens)], dtype=torch.float64)
-        if world > 1:
-            torch.distributed.all_reduce(stats)
+        loss_sum, tokens = self.dist.all_reduce_sum([float(out.loss.detach()), float(batch.num_tokens)])
         self.step += 1
-        step_loss = float(stats[0]) / world
+        step_loss = loss_sum / world
         if not math.isfinite(step_loss):
             raise FloatingPointError(f"training loss became {step_loss} at step {self.step}; lower lr or disable bf16")
         self.train_losses.append(step_loss)
-        self.tokens_seen += int(stats[1])
+        self.tokens_seen += int(tokens)
         now = time.perf_counter()
         self.elapsed += now - self._t_last
         self._t_last = now
@@ -675,15 +639,14 @@ def pretrain(cfg: PretrainConfig) -> dict:
     cfg.validate()
     if list_checkpoints(cfg.out_dir) and not cfg.resume:
         raise ValueError(f"{cfg.out_dir} already holds checkpoints; pass resume=True (--resume) or another out_dir")
-    dist = _setup_distributed(cfg.device)
+    dist = distributed.setup(cfg.device)
     try:
         run = _Run(cfg, dist)
         run.resume()
         run.train()
         return run.finish()
     finally:
-        if dist.initialised_here:
-            torch.distributed.destroy_process_group()
+        distributed.teardown(dist)
 
 
 # ----- command line -----

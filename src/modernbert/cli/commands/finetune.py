@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..errors import Parser
 from ..output import write_json
@@ -18,5 +19,7 @@ def run(argv: list[str]) -> int:
     parser = build_arg_parser(prog="modernbert finetune", parser_class=Parser)
     parser.formatter_class = argparse.HelpFormatter
     args = parser.parse_args(argv)
-    write_json(summary(finetune(config_from_args(args))))
+    metrics = finetune(config_from_args(args))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every rank returns the metrics; one prints them
+        write_json(summary(metrics))
     return 0
