@@ -114,9 +114,8 @@ class MultipleChoice(Task):
 
     def forward(self, model: torch.nn.Module, batch: fd.Packed, device: torch.device) -> torch.Tensor:
         """Scores (examples, choices): the multiple-choice head on the pooled packed sequences."""
-        enc = model.model.encode(input_ids=batch.input_ids.to(device), cu_seqlens=batch.cu_seqlens.to(device),
-                                 max_seqlen=batch.max_seqlen)
-        return model.classifier(model.drop(model.head(model._pool(enc.hidden, enc.batch)))).view(-1, self.num_choices)
+        return model(input_ids=batch.input_ids.to(device), cu_seqlens=batch.cu_seqlens.to(device),
+                     max_seqlen=batch.max_seqlen, num_choices=self.num_choices).logits
 
     def loss_sum(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), labels, reduction="sum")
