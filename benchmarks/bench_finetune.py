@@ -17,7 +17,7 @@ over the seeds; both computed by the same function), and training throughput in 
 second of training time (evaluation excluded on both sides).
 
     python scripts/build_task_data.py --out data/tasks          # the WordNet tasks (see docs/task-data.md)
-    python benchmarks/bench_finetune.py --data data/tasks/text-classification --seeds 0 1 2
+    python benchmarks/bench_finetune.py --data data/tasks/lexclass --seeds 0 1 2
     python benchmarks/bench_finetune.py --quick                  # smoke test on a few rows
 """
 
@@ -44,7 +44,9 @@ SIDES = ("trainer", "ours")
 
 
 def read_rows(path: Path, limit: int | None) -> list[dict]:
+    """(text, label) rows; the text is the `text` or `sentence` column."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [{"text": r["text"] if "text" in r else r["sentence"], "label": r["label"]} for r in rows]
     return rows[:limit] if limit else rows
 
 
@@ -147,8 +149,8 @@ def print_report(report: dict, file: Any) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="modernbert-tiny", help="a checkpoint folder or a bundled name")
-    p.add_argument("--data", default="data/tasks/text-classification",
-                   help="a folder with train.jsonl and validation.jsonl (text, label)")
+    p.add_argument("--data", default="data/tasks/lexclass",
+                   help="a folder with train.jsonl and validation.jsonl (text or sentence, label)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     p.add_argument("--epochs", type=int, default=2)
