@@ -123,16 +123,31 @@ def cloze_scores(rows: list[dict], preds: list[list[tuple[str, float]]]) -> dict
 
 
 def split_heldout(heldout: Path, groups: dict[str, list[str]], work: Path) -> dict[str, Path]:
-    """One held-out file per group of sources (``all``: the whole file), written under ``work``."""
-    files = {"all": heldout}
+    """One held-out file per group of sources, written under ``work``; every source must be in one group."""
     lines = [json.loads(line) for line in heldout.read_text(encoding="utf-8").splitlines() if line.strip()]
+    missing = {r["source"] for r in lines} - {s for sources in groups.values() for s in sources}
+    if missing:
+        raise ValueError(f"sources {sorted(missing)} of {heldout} are in no --groups group")
     work.mkdir(parents=True, exist_ok=True)
+    files = {}
     for name, sources in groups.items():
         path = work / f"heldout-{name}.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines if r["source"] in sources),
                         encoding="utf-8")
         files[name] = path
     return files
+
+
+def pooled(results: list[dict]) -> dict:
+    """Loss and accuracies of several evaluations taken together (weighted by their positions)."""
+    n, m = sum(r["predictions"] for r in results), sum(r["mask_predictions"] for r in results)
+    return {
+        "loss": sum(r["loss"] * r["predictions"] for r in results) / n,
+        "accuracy": sum(r["accuracy"] * r["predictions"] for r in results) / n,
+        "mask_accuracy": sum(r["mask_accuracy"] * r["mask_predictions"] for r in results) / m,
+        "predictions": n,
+        "mask_predictions": m,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cloze", type=Path, help="cloze set (.jsonl)")
     ap.add_argument("--disjoint-from", type=Path, nargs="*", default=[], help="corpus files the cloze set must avoid")
     ap.add_argument("--work-dir", type=Path, default=Path("data/eval"))
+    ap.add_argument("--cache-dir", type=Path, help="token cache (default: WORK_DIR/cache; a run's --cache-dir works)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args(argv)
 
@@ -175,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from modernbert.training.data import (
+        IGNORE_INDEX,
         SpecialIds,
         build_eval_batches,
         load_tokenizer,
@@ -191,22 +208,34 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tokenizer = load_tokenizer(tok_dir)
     special = SpecialIds.from_tokenizer(tokenizer)
-    cache = args.work_dir / "cache"
+    cache = args.cache_dir or args.work_dir / "cache"
     groups = {g.split("=")[0]: g.split("=")[1].split(",") for g in args.groups.split(";") if g}
-    files = split_heldout(args.heldout, groups, args.work_dir)
+    try:
+        files = split_heldout(args.heldout, groups, args.work_dir)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     counts = token_counts(tokenize_corpus(args.train, tok_dir, cache), special.vocab_size)
     batches = {}
     for name, path in files.items():
         held = tokenize_corpus(path, tok_dir, cache)
         batches[name] = build_eval_batches(held, args.seq_len, args.capacity, special, args.mask_prob, args.seed)
         uni = pt.unigram_accuracy(counts, batches[name], special)
-        uni["token"] = tokenizer.id_to_token(uni["token_id"])
+        uni.update(token=tokenizer.id_to_token(uni["token_id"]), loss=float("nan"), predictions=sum(
+            int((b.labels != IGNORE_INDEX).sum()) for b in batches[name]), mask_predictions=sum(
+            int(b.mask_shown[b.labels != IGNORE_INDEX].sum()) for b in batches[name]))
         results.setdefault("heldout", {})[name] = {"tokens": held.num_tokens, "unigram": uni}
+    results["heldout"]["all"] = {"tokens": sum(results["heldout"][g]["tokens"] for g in files),
+                                 "unigram": pooled([results["heldout"][g]["unigram"] for g in files])}
+    results["heldout"]["all"]["unigram"]["token"] = " / ".join(
+        sorted({results["heldout"][g]["unigram"]["token"] for g in files}))
     for label, spec in models.items():
         model = load_model(spec)
         for name in files:
-            r = pt.evaluate(model, batches[name])
-            results["heldout"][name][label] = r
+            results["heldout"][name][label] = pt.evaluate(model, batches[name])
+        results["heldout"]["all"][label] = pooled([results["heldout"][g][label] for g in files])
+        for name in [*files, "all"]:
+            r = results["heldout"][name][label]
             print(f"{label:10s} {name:14s} loss {r['loss']:.3f} acc {r['accuracy']:.4f} "
                   f"mask-acc {r['mask_accuracy']:.4f} ({r['predictions']} positions)", flush=True)
         if rows:
@@ -214,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             scores = cloze_scores(rows, preds)
             results.setdefault("cloze", {})[label] = {**scores, "predictions": preds}
             print(f"{label:10s} cloze top-1 {scores['top1']:.3f} top-5 {scores['top5']:.3f} (n={scores['n']})")
-    for name in files:
+    for name in [*files, "all"]:
         u = results["heldout"][name]["unigram"]
         print(f"{'unigram':10s} {name:14s} acc {u['accuracy']:.4f} mask-acc {u['mask_accuracy']:.4f} ({u['token']!r})")
     if args.out:
