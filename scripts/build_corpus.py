@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Build the openly licensed English pretraining corpus for ``modernbert-tiny``.
 
-Sources (both installed from Debian packages, no network needed)::
+Sources (all installed from Debian packages, no network needed)::
 
-    apt-get install -y wordnet-base python3-doc
+    apt-get install -y wordnet-base python3-doc dict-gcide dict-jargon dict-devil
 
 * WordNet 3.0 (``wordnet-base``, ``/usr/share/wordnet/data.{noun,verb,adj,adv}``): every synset's
   lemmas, definition and example sentences, one synset per line ("dog, domestic dog (noun): a member of
@@ -12,14 +12,21 @@ Sources (both installed from Debian packages, no network needed)::
   page (paragraphs and headings of the main body; code blocks, navigation and the index pages are
   dropped).  Licence: PSF License Agreement (code examples additionally under the Zero-Clause BSD
   licence).
+* Three dictd dictionaries (``/usr/share/dictd/NAME.{index,dict.dz}``), each entry as plain text
+  (headword, part of speech, definitions and quotations; markup, pronunciations and etymologies dropped):
+  GCIDE (``dict-gcide``: Webster's 1913 with GCIDE's additions, GPL-2+; its senses copied from WordNet 1.5
+  are left out), the Jargon File (``dict-jargon``, public domain) and The Devil's Dictionary
+  (``dict-devil``, public domain).  ``--dictionaries none`` builds the corpus of the first modernbert-tiny.
 
 The text is cut into units (``--synsets-per-unit`` consecutive synsets of one lexicographer file; one
-h1/h2 section of a docs page), whitespace-normalised, exact duplicates removed, and each unit assigned to
-``train.jsonl`` or ``heldout.jsonl`` by a hash of its text (``--heldout-per-mille``, default 20 = 2%:
-deterministic and independent of order).  Within each split the units of one container (a WordNet
-lexicographer file such as ``noun.animal``, a docs page) are joined in source order into one document,
-so that pretraining cuts most documents into full-length sequences (``--no-merge``: one document per
-unit).  Each line is ``{"text": ..., "source": "wordnet" | "pydoc", "container": ...}``.  A
+h1/h2 section of a docs page; ``--entries-per-unit`` consecutive dictionary entries), whitespace-normalised,
+exact duplicates removed, and each unit assigned to ``train.jsonl`` or ``heldout.jsonl`` by a hash of its
+text (``--heldout-per-mille``, default 20 = 2%: deterministic and independent of order).  WordNet and the
+docs come first and are cut as before, so their held-out units are those of the first model's corpus.
+Within each split the units of one container (a WordNet lexicographer file such as ``noun.animal``, a docs
+page, a dictionary's letter) are joined in source order into one document, so that pretraining cuts most
+documents into full-length sequences (``--no-merge``: one document per unit).  Each line is
+``{"text": ..., "source": "wordnet" | "pydoc" | "gcide" | "jargon" | "devil", "container": ...}``.  A
 ``manifest.json`` with counts, licences and file hashes is written next to them.
 
 Usage::
@@ -30,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import re
@@ -51,6 +59,25 @@ LICENCES = {
         "debian_package": "python3-doc",
         "copyright": "Copyright (c) 2001-2023 Python Software Foundation. All rights reserved.",
         "url": "https://docs.python.org/3/license.html",
+    },
+    "gcide": {
+        "name": "GNU General Public License, version 2 or later (GCIDE 0.48)",
+        "debian_package": "dict-gcide",
+        "copyright": "GCIDE: Webster's Revised Unabridged Dictionary (1913, public domain) with additions by "
+                     "Patrick Cassidy and others, distributed under the GPL-2+",
+        "url": "https://www.gnu.org/software/gcide/",
+    },
+    "jargon": {
+        "name": "public domain (The Jargon File 4.4.7)",
+        "debian_package": "dict-jargon",
+        "copyright": "The Jargon File is in the public domain, to be freely used, shared, and modified.",
+        "url": "http://catb.org/jargon/",
+    },
+    "devil": {
+        "name": "public domain (The Devil's Dictionary, Ambrose Bierce, 1911; copyright expired)",
+        "debian_package": "dict-devil",
+        "copyright": "Copyright 1911 by Albert and Charles Boni, Inc. A Public Domain Text, Copyright Expired.",
+        "url": "https://www.gutenberg.org/ebooks/972",
     },
 }
 _SPACE = re.compile(r"\s+")
@@ -216,6 +243,135 @@ def pydoc_units(html_dir: Path, min_chars: int = 80) -> Iterator[tuple[str, str]
                 yield page_name, text
 
 
+
+# ------------------------------------------------------------------------------- dictd dictionaries
+
+_B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+_BRACES = re.compile(r"\{([^{}]*)\}")
+_GCIDE_HEAD = re.compile(r"\\[^\\]*\\\s*(\([^()]*\))?")  # "\A*back"\ ([.a]*b[a^]k")": syllables, pronunciation
+_GCIDE_CITE = re.compile(r"\s--\s?[A-Z][\w.&' ]{0,40}?\.(?=\s|$)")  # "--Chaucer." attributions
+_JARGON_PRON = re.compile(r"^/[^/\n]+/,?\s*")  # "/fee`ch@r·ek't@·mee/, n."
+
+
+def _b64(s: str) -> int:
+    n = 0
+    for c in s:
+        n = n * 64 + _B64[c]
+    return n
+
+
+def dictd_entries(dict_dir: Path, name: str) -> Iterator[str]:
+    """Yield the raw text of every entry of a dictd dictionary (``NAME.index`` + ``NAME.dict.dz``), in file order.
+
+    Several headwords of the index may point at one entry; each entry is yielded once. The database's own
+    header entries (``00-database-*``) are skipped.
+    """
+    index, data = dict_dir / f"{name}.index", dict_dir / f"{name}.dict.dz"
+    if not index.is_file() or not data.is_file():
+        raise FileNotFoundError(f"{index} or {data} not found; install it with `apt-get install dict-{name}`")
+    spans = set()
+    for line in index.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) < 3 or parts[0].startswith(("00-database", "00database")):
+            continue
+        spans.add((_b64(parts[1]), _b64(parts[2])))
+    raw = gzip.decompress(data.read_bytes())
+    for offset, length in sorted(spans):
+        yield raw[offset:offset + length].decode("utf-8", errors="replace")
+
+
+def _drop_brackets(text: str) -> str:
+    """Remove every ``[...]`` span, nested ones included (etymologies, source tags, accent markup)."""
+    out, depth = [], 0
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(ch)
+    return "".join(out)
+
+
+def _paragraphs(text: str) -> list[str]:
+    """Blank-line separated paragraphs, each joined into one line, cross-references ``{x}`` unwrapped."""
+    text = _BRACES.sub(lambda m: " ".join(m[1].split()), text)
+    paras = (" ".join(p.split()) for p in re.split(r"\n\s*\n", text))
+    return [p for p in paras if p]
+
+
+def _tidy(text: str) -> str:
+    text = re.sub(r"\s+([,.;:])", r"\1", text)
+    return re.sub(r"([,;:])(?=[,;:.])", "", text).strip()
+
+
+def gcide_entry(entry: str) -> str:
+    """Plain text of one GCIDE entry: headword and part of speech, then the 1913 Webster / GCIDE senses.
+
+    Senses copied from WordNet 1.5 are dropped (WordNet is a source of its own, and its held-out glosses
+    must stay held out); so are syllabification, pronunciation, etymologies, source tags and "--Author."
+    attributions.
+    """
+    paras = [p for p in re.split(r"\n\s*\n", entry) if "[WordNet 1.5]" not in p]
+    if not paras:
+        return ""
+    head = _GCIDE_HEAD.sub("", paras[0])
+    text = "\n\n".join([head, *paras[1:]])
+    text = _drop_brackets(text)
+    lines = [_tidy(_GCIDE_CITE.sub("", p)) for p in _paragraphs(text)]
+    lines = [p for p in lines if len(p) > 1]
+    text = "\n".join(lines)
+    return text if len(text.split()) >= 4 else ""
+
+
+def jargon_entry(entry: str) -> str:
+    """Plain text of one Jargon File entry: headword, part of speech and the prose, pronunciation dropped."""
+    head, _, body = entry.partition("\n")
+    rest, _, body = body.partition("\n\n")
+    pos = _JARGON_PRON.sub("", rest.strip())
+    paras = [_tidy(p) for p in _paragraphs(_drop_brackets(body))]
+    paras = [p for p in paras if p]
+    if not paras:
+        return ""
+    return "\n".join([f"{head.strip()}, {pos}".rstrip(", "), *paras])
+
+
+def devil_entry(entry: str) -> str:
+    """Plain text of one Devil's Dictionary entry (the verse kept line by line, the prose joined)."""
+    text = _BRACES.sub(lambda m: " ".join(m[1].split()), entry)
+    paras = []
+    for p in re.split(r"\n\s*\n", text):
+        lines = [ln.strip() for ln in p.splitlines() if ln.strip()]
+        if not lines:
+            continue
+        verse = all(ln.startswith(" ") for ln in p.splitlines() if ln.strip())
+        paras.append("\n".join(lines) if verse else " ".join(lines))
+    return "\n".join(paras)
+
+
+DICTD_SOURCES = {"gcide": gcide_entry, "jargon": jargon_entry, "devil": devil_entry}
+
+
+def dictd_units(dict_dir: Path, name: str, entries_per_unit: int) -> Iterator[tuple[str, str]]:
+    """``(container, text)``: groups of consecutive entries of one dictionary; the container is its first letter."""
+    clean = DICTD_SOURCES[name]
+    group: list[str] = []
+    current = None
+    for raw in dictd_entries(dict_dir, name):
+        text = clean(raw)
+        if not text:
+            continue
+        first = text[0].lower()
+        letter = first if "a" <= first <= "z" else "other"
+        if group and (letter != current or len(group) >= entries_per_unit):
+            yield f"{name}/{current}", "\n".join(group)
+            group = []
+        current = letter
+        group.append(text)
+    if group:
+        yield f"{name}/{current}", "\n".join(group)
+
+
 # ------------------------------------------------------------------------------------------ main
 
 
@@ -232,6 +388,9 @@ def build(
     heldout_per_mille: int = 20,
     synsets_per_unit: int = 8,
     merge: bool = True,
+    dict_dir: Path = Path("/usr/share/dictd"),
+    dictionaries: tuple[str, ...] = (),
+    entries_per_unit: int = 8,
 ) -> dict:
     """Build the corpus into ``out`` and return the manifest.
 
@@ -240,7 +399,15 @@ def build(
     one split that come from the same container (WordNet lexicographer file such as ``noun.animal``;
     Python-docs page) are joined, in source order, into one document: long documents that the
     pretraining cuts into full ``seq_len`` sequences. Without it every unit is its own document.
+    The dictd ``dictionaries`` (from ``dict_dir``) follow, in groups of ``entries_per_unit`` entries, one
+    container per dictionary and first letter. WordNet and the docs come first and are cut as before, so
+    their units, and which of them are held out, do not depend on the dictionaries.
     """
+    unknown = [d for d in dictionaries if d not in DICTD_SOURCES]
+    if unknown:
+        raise ValueError(f"unknown dictionaries {unknown}; choose from {sorted(DICTD_SOURCES)}")
+    if entries_per_unit < 1:
+        raise ValueError(f"--entries-per-unit must be >= 1, got {entries_per_unit}")
     if not 0 < heldout_per_mille < 1000:
         raise ValueError(f"--heldout-per-mille must be in 1..999, got {heldout_per_mille}")
     if synsets_per_unit < 1:
@@ -253,6 +420,7 @@ def build(
     sources = (
         ("wordnet", wordnet_units(wordnet_dir, synsets_per_unit)),
         ("pydoc", pydoc_units(pydoc_dir)),
+        *((name, dictd_units(dict_dir, name, entries_per_unit)) for name in dictionaries),
     )
     for source, units in sources:
         c = counts.setdefault(source, {"units": 0, "duplicates": 0, "train_units": 0, "heldout_units": 0,
@@ -282,8 +450,10 @@ def build(
         "heldout_per_mille": heldout_per_mille,
         "synsets_per_unit": synsets_per_unit,
         "merge": merge,
-        "sources": {"wordnet": str(wordnet_dir), "pydoc": str(pydoc_dir)},
-        "licences": LICENCES,
+        "entries_per_unit": entries_per_unit,
+        "sources": {"wordnet": str(wordnet_dir), "pydoc": str(pydoc_dir),
+                    **{name: str(dict_dir / f"{name}.dict.dz") for name in dictionaries}},
+        "licences": {k: v for k, v in LICENCES.items() if k in ("wordnet", "pydoc", *dictionaries)},
         "files": {
             name: hashlib.sha256((out / name).read_bytes()).hexdigest()
             for name in ("train.jsonl", "heldout.jsonl")
@@ -303,10 +473,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synsets-per-unit", type=int, default=8, help="WordNet synsets per split/dedupe unit")
     ap.add_argument("--no-merge", dest="merge", action="store_false",
                     help="one document per unit instead of one per WordNet lexicographer file / docs page")
+    ap.add_argument("--dict-dir", type=Path, default=Path("/usr/share/dictd"), help="folder of the dictd files")
+    ap.add_argument("--dictionaries", default=",".join(DICTD_SOURCES),
+                    help="comma-separated dictd dictionaries to add ('none': WordNet and the docs only)")
+    ap.add_argument("--entries-per-unit", type=int, default=8, help="dictionary entries per split/dedupe unit")
     args = ap.parse_args(argv)
+    names = () if args.dictionaries == "none" else tuple(n for n in args.dictionaries.split(",") if n)
     try:
         manifest = build(
-            args.out, args.wordnet_dir, args.pydoc_dir, args.heldout_per_mille, args.synsets_per_unit, args.merge
+            args.out, args.wordnet_dir, args.pydoc_dir, args.heldout_per_mille, args.synsets_per_unit, args.merge,
+            args.dict_dir, names, args.entries_per_unit,
         )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -124,3 +124,71 @@ def test_tokenizer_loads_in_transformers(fake_sources, tmp_path):
     hf = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
     assert hf.pad_token_id == 318 and hf.mask_token_id == 319
     assert hf("a [MASK] b")["input_ids"][2] == 319
+
+
+def _dictd(folder, name, entries):
+    """A dictd dictionary: ``NAME.index`` (headword, base64 offset, base64 length) and gzip'd ``NAME.dict.dz``."""
+    import gzip
+
+    def b64(n):
+        digits = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        out = ""
+        while True:
+            out = chr(digits[n % 64]) + out
+            n //= 64
+            if not n:
+                return out
+
+    data, index, offset = b"", [], 0
+    for head, text in entries:
+        raw = text.encode()
+        index.append(f"{head}\t{b64(offset)}\t{b64(len(raw))}")
+        data, offset = data + raw, offset + len(raw)
+    index.append(f"00-database-short\t{b64(0)}\t{b64(5)}")
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.index").write_text("\n".join(index) + "\n")
+    (folder / f"{name}.dict.dz").write_bytes(gzip.compress(data))
+
+
+GCIDE = [
+    ("Aback", 'Aback \\A*back"\\ ([.a]*b[a^]k"), adv. [Pref. a- + back; AS. on b[ae]c.]\n'
+              '   1. Toward the back or rear; backward. "Therewith aback she\n      started." --Chaucer.\n'
+              "      [1913 Webster]\n\n"),
+    ("Abacus", "Abacus \\Ab\"a*cus\\, n.\n   A table or tray strewn with sand, used for {calculating}.\n"
+               "   [1913 Webster]\n\n   2. A frame with beads sliding on wires.\n   [WordNet 1.5]\n\n"),
+]
+JARGON = [("feature creep", "feature creep\n n.\n\n    [common] The result of {creeping\n    featurism}.\n\n")]
+DEVIL = [("ABSURDITY", "ABSURDITY, n.  A statement or belief manifestly inconsistent with\none's own opinion.\n\n")]
+
+
+def test_build_corpus_dictd(fake_sources, tmp_path):
+    bc = load_script("build_corpus")
+    wn, html = fake_sources
+    dd = tmp_path / "dictd"
+    _dictd(dd, "gcide", GCIDE)
+    _dictd(dd, "jargon", JARGON)
+    _dictd(dd, "devil", DEVIL)
+    base = bc.build(tmp_path / "base", wn, html, heldout_per_mille=500, synsets_per_unit=1)
+    out = tmp_path / "corpus"
+    manifest = bc.build(out, wn, html, heldout_per_mille=500, synsets_per_unit=1, dict_dir=dd,
+                        dictionaries=("gcide", "jargon", "devil"), entries_per_unit=1)
+    docs = _read(out / "train.jsonl") + _read(out / "heldout.jsonl")
+    text = "\n".join(d["text"] for d in docs)
+    assert 'Aback, adv. 1. Toward the back or rear; backward. "Therewith aback she started."' in text
+    assert "Abacus, n. A table or tray strewn with sand, used for calculating." in text
+    assert "feature creep, n.\nThe result of creeping featurism." in text
+    assert "ABSURDITY, n. A statement or belief manifestly inconsistent with one's own opinion." in text
+    for absent in ("Chaucer", "Webster", "beads", "[", "\\", "{", "common]", "database"):
+        assert absent not in text, absent
+    assert {d["source"] for d in docs} >= {"gcide", "jargon", "devil"}
+    assert set(manifest["licences"]) == {"wordnet", "pydoc", "gcide", "jargon", "devil"}
+    # the WordNet and docs units, and which of them are held out, do not change when dictionaries are added
+    for split in ("train", "heldout"):
+        old = [d for d in _read(tmp_path / "base" / f"{split}.jsonl")]
+        new = [d for d in _read(out / f"{split}.jsonl") if d["source"] in ("wordnet", "pydoc")]
+        assert new == old
+    assert base["counts"]["wordnet"] == manifest["counts"]["wordnet"]
+    with pytest.raises(ValueError, match="unknown dictionaries"):
+        bc.build(tmp_path / "bad", wn, html, dict_dir=dd, dictionaries=("nosuch",))
+    assert bc.main(["--out", str(tmp_path / "x"), "--wordnet-dir", str(wn), "--pydoc-dir", str(html),
+                    "--dict-dir", str(tmp_path / "missing")]) == 2
