@@ -86,6 +86,48 @@ def test_packing_has_no_padding_and_shards_by_rank(tiny_data, tmp_path):
     assert corpus.num_tokens - 4 * 128 <= total <= corpus.num_tokens
 
 
+def _take(stream, steps: int) -> list[int]:
+    """The chunk indices of this rank's next `steps` batches."""
+    out = []
+    for _ in range(steps):
+        stream.steps_per_epoch()  # plans the epoch
+        if stream.index >= stream.steps_per_epoch():
+            break
+        b = stream.index * stream.world_size + stream.rank
+        out += stream._order[stream._bounds[b]:stream._bounds[b + 1]].tolist()
+        stream.next()
+    return out
+
+
+def test_stream_position_resumes_on_another_world_size(tiny_data, tmp_path):
+    """Two ranks take 3 steps, then one process resumes from their position with twice the capacity: every
+    chunk of the epoch is taken at most once, in the epoch's order, and only the packing's tail is left."""
+    special = _special(tiny_data)
+    corpus = tokenize_corpus(tiny_data["train"], tiny_data["tokenizer"], tmp_path)
+    chunks = make_chunks(corpus, 32)
+    pair = [PackedBatchStream(corpus, chunks, special, 128, seed=5, rank=r, world_size=2) for r in (0, 1)]
+    first = [_take(s, 3) for s in pair]
+    state = pair[0].state_dict()
+    assert state == pair[1].state_dict() and state["epoch"] == 0
+    assert sorted(first[0] + first[1]) == sorted(pair[0]._order[: state["offset"]].tolist())
+    one = PackedBatchStream(corpus, chunks, special, 256, seed=5)
+    one.load_state_dict(state)
+    rest = _take(one, 10_000)
+    assert rest == one._order[state["offset"]: state["offset"] + len(rest)].tolist()
+    taken = first[0] + first[1] + rest
+    assert len(taken) == len(set(taken))
+    left = chunks[one._order[len(taken):]]
+    assert int((left[:, 1] - left[:, 0] + 2).sum()) <= 256  # at most the last, partial batch
+    # and back: the single process's position resumes on two ranks where it stopped
+    one2 = PackedBatchStream(corpus, chunks, special, 256, seed=5)
+    _take(one2, 2)
+    pair2 = [PackedBatchStream(corpus, chunks, special, 128, seed=5, rank=r, world_size=2) for r in (0, 1)]
+    for s in pair2:
+        s.load_state_dict(one2.state_dict())
+    nxt = _take(pair2[0], 1) + _take(pair2[1], 1)
+    assert sorted(nxt) == sorted(one2._order[one2.state_dict()["offset"]:][: len(nxt)].tolist())
+
+
 def test_wsd_schedule():
     cfg = SimpleNamespace(steps=100, warmup_frac=0.1, decay_frac=0.2, decay_shape="linear", min_lr_ratio=0.0)
     f = [wsd_factor(s, cfg) for s in range(100)]
@@ -208,6 +250,14 @@ def test_torchrun_two_processes(tiny_cfg):
     assert np.isfinite(metrics["train_losses"]).all()
     assert (Path(cfg.out_dir) / "final" / "model.safetensors").is_file()
     assert [p.name for p in list_checkpoints(cfg.out_dir)] == ["step-00000003.pt", "step-00000006.pt"]
+    # the checkpoint of two processes resumes on one, which continues from the same data position
+    state = torch.load(list_checkpoints(cfg.out_dir)[-1], map_location="cpu", weights_only=False)
+    resumed = pretrain(dataclasses.replace(cfg, steps=9, resume=True, quiet=True))
+    assert resumed["world_size"] == 1 and resumed["step"] == 9 and resumed["completed"]
+    assert resumed["train_losses"][:6] == metrics["train_losses"]
+    after = torch.load(list_checkpoints(cfg.out_dir)[-1], map_location="cpu", weights_only=False)
+    assert after["stream"]["epoch"] * 10**6 + after["stream"]["offset"] > \
+        state["stream"]["epoch"] * 10**6 + state["stream"]["offset"]
 
 
 # ----- options -----

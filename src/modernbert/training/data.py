@@ -272,8 +272,11 @@ def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
 class PackedBatchStream:
     """Endless, deterministic, rank-sharded stream of packed batches over the chunks of a corpus.
 
-    The position is ``(epoch, index)``: the next batch is this rank's ``index``-th batch of ``epoch``.
-    ``state_dict()``/``load_state_dict()`` save and restore it.
+    Every epoch shuffles the chunks with ``(seed, epoch)``; consecutive chunks are packed greedily into
+    batches of ``capacity`` tokens, and global step ``k`` gives rank ``r`` batch ``k * world_size + r``. The
+    position is ``(epoch, offset)``: the next global step starts at the ``offset``-th chunk of the epoch's order.
+    It does not depend on the world size, so ``state_dict()`` saved on one world size resumes on another:
+    packing restarts at the offset with this stream's capacity, and no chunk is skipped or repeated.
     """
 
     def __init__(
@@ -290,8 +293,8 @@ class PackedBatchStream:
             raise ValueError("the training data holds no tokens")
         self.corpus, self.chunks, self.special = corpus, chunks, special
         self.capacity, self.seed, self.rank, self.world_size = capacity, seed, rank, world_size
-        self.epoch, self.index = 0, 0
-        self._plan_epoch: int | None = None
+        self.epoch, self.start, self.index = 0, 0, 0  # this rank's index-th step after chunk `start` of `epoch`
+        self._plan_key: tuple[int, int] | None = None
         self._order = np.zeros(0, np.int64)
         self._bounds = np.zeros(1, np.int64)
         total = int((chunks[:, 1] - chunks[:, 0]).sum()) + 2 * len(chunks)  # [CLS] and [SEP] of each
@@ -304,38 +307,40 @@ class PackedBatchStream:
                 + (f", or at most {most} tokens per step (batch_tokens, with seq_len no larger)" if most > 0 else "")
             )
 
-    def _plan(self, epoch: int) -> None:
-        if self._plan_epoch == epoch:
+    def _plan(self) -> None:
+        if self._plan_key == (self.epoch, self.start):
             return
-        rng = np.random.default_rng([self.seed, epoch])
+        rng = np.random.default_rng([self.seed, self.epoch])
         self._order = rng.permutation(len(self.chunks))
-        lengths = self.chunks[self._order, 1] - self.chunks[self._order, 0] + 2
-        self._bounds = pack_order(lengths, self.capacity)
-        self._plan_epoch = epoch
-
-    def _steps_in(self, epoch: int) -> int:
-        self._plan(epoch)
-        return (len(self._bounds) - 1) // self.world_size
+        lengths = self.chunks[self._order[self.start:], 1] - self.chunks[self._order[self.start:], 0] + 2
+        self._bounds = pack_order(lengths, self.capacity) + self.start
+        self._plan_key = (self.epoch, self.start)
 
     def steps_per_epoch(self) -> int:
-        """Batches per rank in the current epoch (epochs differ slightly: packing depends on the order)."""
-        return self._steps_in(self.epoch)
+        """Steps left in the current epoch, counted from where its packing started (epochs differ slightly:
+        packing depends on the order)."""
+        self._plan()
+        return (len(self._bounds) - 1) // self.world_size
 
     def next(self) -> PackedBatch:
         """The next packed batch of this rank; advances the position."""
-        while self.index >= self._steps_in(self.epoch):
-            self.epoch, self.index = self.epoch + 1, 0
-        self._plan(self.epoch)
+        while self.index >= self.steps_per_epoch():
+            self.epoch, self.start, self.index = self.epoch + 1, 0, 0
         b = self.index * self.world_size + self.rank
         spans = self.chunks[self._order[self._bounds[b] : self._bounds[b + 1]]]
         self.index += 1
         return build_packed(self.corpus, spans, self.special)
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "index": self.index}
+        """The position: the epoch and the first chunk of the next global step."""
+        self._plan()
+        return {"epoch": self.epoch, "offset": int(self._bounds[self.index * self.world_size])}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.index = int(state["epoch"]), int(state["index"])
+        if "offset" in state:
+            self.epoch, self.start, self.index = int(state["epoch"]), int(state["offset"]), 0
+        else:  # the position of earlier checkpoints, (epoch, index): valid on their own world size only
+            self.epoch, self.start, self.index = int(state["epoch"]), 0, int(state["index"])
 
 
 @dataclass

@@ -473,7 +473,10 @@ class _Run:
                 f"{restored.path} is not a checkpoint of this pretraining code (format {state.get('format')!r}, "
                 f"expected {CHECKPOINT_FORMAT}); start a new run in another --out-dir"
             )
-        check_resume_inputs(state["inputs"], self.inputs, restored.path)
+        saved = {**state["inputs"], "options": dict(state["inputs"]["options"])}
+        if "offset" in state["stream"]:  # the data position does not depend on the world size
+            saved["options"]["world_size"] = self.dist.world_size
+        check_resume_inputs(saved, self.inputs, restored.path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
