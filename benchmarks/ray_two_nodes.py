@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """A two-node Ray cluster on this machine, and a `modernbert batch` job whose actors run on both nodes.
 
-Starts a head (`ray start --head` on 127.0.0.1) and a second node (`ray start --address 127.0.0.1:PORT`), one CPU
-each, in a temporary --temp-dir; runs `modernbert batch embed --engine ray --actors 2` against it; prints the
-summary, which lists the batches and rows each node ran (from the actors' logs); stops the cluster (`ray stop`).
+Starts a head (`ray start --head` on 127.0.0.1) and a second node (`ray start --address 127.0.0.1:PORT`), two
+logical CPUs each (an actor takes one; reading and writing need a fraction of one, which a node of one CPU
+would not have left once its actor runs), in a temporary --temp-dir; runs `modernbert batch embed --engine ray
+--actors 2` against it (the engine spreads its actors over the nodes); prints the batches and rows each node ran
+(from the actors' logs); stops the cluster (`ray stop`).
 
     python benchmarks/ray_two_nodes.py --rows 200
 """
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
            "RAY_AUTH_MODE": "disabled"}
     address = f"127.0.0.1:{args.port}"
-    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+    common = ["--num-cpus", "2", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
     try:
         subprocess.run(["ray", "start", "--head", "--port", str(args.port), "--temp-dir", str(temp),
                         "--include-dashboard=false", *common], check=True, env=env)

@@ -107,6 +107,7 @@ def predict(ds: Any, *, task: str, model: str, text_column: str, dtype: str, bat
         batch_size=batch_rows,
         batch_format="pyarrow",
         num_cpus=threads_per_actor,
+        scheduling_strategy="SPREAD",  # actors over every node of the cluster, not packed onto the first
         max_restarts=-1,  # an actor that dies (killed, out of memory) is restarted ...
         max_task_retries=-1,  # ... and its batch run again: no row lost, none written twice
     )
