@@ -42,7 +42,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -93,19 +93,19 @@ def normalise(text: str) -> str:
 # --------------------------------------------------------------------------------------- WordNet
 
 
-def _split_gloss(gloss: str) -> tuple[str, list[str]]:
-    """Split a WordNet gloss into its definition and its quoted example sentences."""
-    parts = [p.strip() for p in gloss.split(";")]
+def split_gloss(gloss: str, keep_remarks: bool = True) -> tuple[str, list[str]]:
+    """Split a WordNet gloss into its definition and its quoted example sentences; an unquoted remark after
+    the examples is kept as one more example with ``keep_remarks``, dropped without."""
     definition: list[str] = []
     examples: list[str] = []
-    for part in parts:
+    for part in (p.strip() for p in gloss.split(";")):
         if part.startswith('"'):
             ex = part.strip('"').strip()
             if ex:
                 examples.append(ex)
         elif part and not examples:
             definition.append(part)
-        elif part:  # trailing non-quoted remark after examples
+        elif part and keep_remarks:
             examples.append(part)
     return "; ".join(definition), examples
 
@@ -139,25 +139,32 @@ def wordnet_entries(wordnet_dir: Path) -> Iterator[tuple[int, str]]:
                     word = _LEX_MARKER.sub("", fields[4 + 2 * i]).replace("_", " ")
                     if word not in lemmas:
                         lemmas.append(word)
-                definition, examples = _split_gloss(gloss.strip())
+                definition, examples = split_gloss(gloss.strip())
                 text = f"{', '.join(lemmas)} ({pos_name}): {definition}."
                 if examples:
                     text += " " + " ".join(_sentence(ex) for ex in examples)
                 yield lex_file, text
 
 
-def wordnet_units(wordnet_dir: Path, synsets_per_unit: int) -> Iterator[tuple[str, str]]:
-    """``(container, text)``: groups of consecutive synsets of the same lexicographer file."""
+def consecutive_groups(items: Iterable[tuple[str, str]], size: int) -> Iterator[tuple[str, str]]:
+    """``(container, text)``: runs of at most ``size`` consecutive ``(container, text)`` items of one container,
+    their texts joined by newlines."""
     group: list[str] = []
     current = None
-    for lex_file, entry in wordnet_entries(wordnet_dir):
-        if group and (lex_file != current or len(group) >= synsets_per_unit):
-            yield f"wordnet/{current:02d}", "\n".join(group)
+    for container, text in items:
+        if group and (container != current or len(group) >= size):
+            yield current, "\n".join(group)
             group = []
-        current = lex_file
-        group.append(entry)
+        current = container
+        group.append(text)
     if group:
-        yield f"wordnet/{current:02d}", "\n".join(group)
+        yield current, "\n".join(group)
+
+
+def wordnet_units(wordnet_dir: Path, synsets_per_unit: int) -> Iterator[tuple[str, str]]:
+    """``(container, text)``: groups of consecutive synsets of the same lexicographer file."""
+    entries = ((f"wordnet/{lex_file:02d}", entry) for lex_file, entry in wordnet_entries(wordnet_dir))
+    return consecutive_groups(entries, synsets_per_unit)
 
 
 # ------------------------------------------------------------------------------------ Python docs
@@ -354,22 +361,14 @@ DICTD_SOURCES = {"gcide": gcide_entry, "jargon": jargon_entry, "devil": devil_en
 
 def dictd_units(dict_dir: Path, name: str, entries_per_unit: int) -> Iterator[tuple[str, str]]:
     """``(container, text)``: groups of consecutive entries of one dictionary; the container is its first letter."""
-    clean = DICTD_SOURCES[name]
-    group: list[str] = []
-    current = None
-    for raw in dictd_entries(dict_dir, name):
-        text = clean(raw)
-        if not text:
-            continue
-        first = text[0].lower()
-        letter = first if "a" <= first <= "z" else "other"
-        if group and (letter != current or len(group) >= entries_per_unit):
-            yield f"{name}/{current}", "\n".join(group)
-            group = []
-        current = letter
-        group.append(text)
-    if group:
-        yield f"{name}/{current}", "\n".join(group)
+    def entries() -> Iterator[tuple[str, str]]:
+        for raw in dictd_entries(dict_dir, name):
+            text = DICTD_SOURCES[name](raw)
+            if text:
+                first = text[0].lower()
+                yield f"{name}/{first if 'a' <= first <= 'z' else 'other'}", text
+
+    return consecutive_groups(entries(), entries_per_unit)
 
 
 # ------------------------------------------------------------------------------------------ main

@@ -51,6 +51,9 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script, however this one is loaded
+from build_corpus import split_gloss  # noqa: E402
+
 WORDNET_DIR = Path("/usr/share/wordnet")
 PYDOC_DIR = Path("/usr/share/doc/python3/html")
 POS_FILES = {"n": "noun", "v": "verb", "a": "adj", "s": "adj", "r": "adv"}
@@ -102,19 +105,6 @@ class Synset:
     examples: list[str] = field(default_factory=list)
 
 
-def _gloss(gloss: str) -> tuple[str, list[str]]:
-    """The definition and the quoted example sentences of a WordNet gloss."""
-    definition, examples = [], []
-    for part in (p.strip() for p in gloss.split(";")):
-        if part.startswith('"'):
-            ex = part.strip('"').strip()
-            if ex:
-                examples.append(ex)
-        elif part and not examples:
-            definition.append(part)
-    return "; ".join(definition), examples
-
-
 @functools.lru_cache(maxsize=2)
 def read_wordnet(wordnet_dir: Path) -> list[Synset]:
     """Every synset of WordNet's four data files, in file order (read once per folder)."""
@@ -133,7 +123,7 @@ def read_wordnet(wordnet_dir: Path) -> list[Synset]:
                 w = re.sub(r"\([a-z]+\)$", "", f[4 + 2 * i]).replace("_", " ")
                 if w not in lemmas:
                     lemmas.append(w)
-            definition, examples = _gloss(gloss.strip())
+            definition, examples = split_gloss(gloss.strip(), keep_remarks=False)
             synsets.append(Synset(f"{f[2]}{f[0]}", POS_FILES[f[2]], LEXNAMES[int(f[1])], lemmas, definition, examples))
     return synsets
 

@@ -1,11 +1,18 @@
 #!/usr/bin/env python
 """Held-out masked-token accuracy and cloze accuracy of masked-LM models, for the model card.
 
-Every model is scored on the same held-out text with the same masking (``--seq-len``, ``--capacity``,
-``--mask-prob``, ``--seed``; the defaults are those of today's model card), with the pretraining's own
-evaluation (`modernbert.training.pretrain.evaluate`), overall and for each group of sources in
-``--groups``. The unigram baseline (always the most frequent ordinary token of ``--train``) is scored on the
-same positions. The models must share one tokenizer (the masked positions are token positions).
+Two held-out measures, overall and for each group of sources in ``--groups``:
+
+* **masked-token accuracy**, the pretraining's own evaluation (`modernbert.training.pretrain.evaluate`) with the
+  same masking settings (``--seq-len``, ``--capacity``, ``--mask-prob``, ``--seed``; the defaults are those of
+  today's model card). Masked positions are token positions, so models that share a tokenizer are scored on
+  the same positions; a model with another tokenizer is scored on the same text masked the same way in its own
+  tokens. The unigram baseline (always the most frequent ordinary token of ``--train``) is scored per tokenizer.
+* **masked-word accuracy**, the same for every model whatever its tokenizer: the held-out text is cut into
+  chunks of lines (≤ ``--chunk-chars``), and ``--word-frac`` of the words that every model's tokenizer holds as
+  one token (with their leading space) are replaced by ``[MASK]`` (seeded per chunk). A word counts when the
+  model's top prediction is exactly that word. Its unigram baseline always answers the most frequent such word
+  of ``--train``.
 
 The cloze set (``--cloze``, JSON lines ``{"text": "... [MASK] ...", "answers": [...]}``) gives top-1 and
 top-5 accuracy: a sentence counts when one of the first k predicted tokens, stripped and lower-cased, is an
@@ -19,7 +26,8 @@ Usage::
         --model today=path/to/old --model new=runs/tiny2/final --cloze tests/data/cloze.jsonl \\
         --disjoint-from data/corpus/train.jsonl data/corpus/heldout.jsonl --out data/eval/results.json
 
-A ``--model`` is a model folder or a pretraining checkpoint (``runs/NAME/checkpoints/step-*.pt``).
+A ``--model`` is a model folder or a pretraining checkpoint (``runs/NAME/checkpoints/step-*.pt``); a
+checkpoint uses the tokenizer of ``--tokenizer``, a folder its own.
 """
 
 from __future__ import annotations
@@ -27,12 +35,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import random
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 WINDOW = 8
 _WORD = re.compile(r"\w+")
+_PLAIN_WORD = re.compile(r"(?<= )[A-Za-z]+(?![\w'-])")
 
 
 def words(text: str) -> list[str]:
@@ -122,6 +133,88 @@ def cloze_scores(rows: list[dict], preds: list[list[tuple[str, float]]]) -> dict
     }
 
 
+def chunks(text: str, max_chars: int) -> list[str]:
+    """``text`` cut at line ends into pieces of at most ``max_chars`` (a longer line is cut at a space)."""
+    out, cur = [], ""
+    for line in text.splitlines():
+        if cur and len(cur) + 1 + len(line) > max_chars:
+            out.append(cur)
+            cur = ""
+        while len(line) > max_chars:
+            cut = line.rfind(" ", 0, max_chars)
+            cut = cut if cut > 0 else max_chars
+            out.append(line[:cut])
+            line = line[cut:]
+        cur = f"{cur}\n{line}" if cur else line
+    if cur.strip():
+        out.append(cur)
+    return [c for c in out if c.strip()]
+
+
+def single_token(tokenizers: list, word: str, cache: dict[str, bool]) -> bool:
+    """Whether every tokenizer encodes ``" " + word`` as one ordinary token."""
+    if word not in cache:
+        cache[word] = all(len(t.encode(" " + word, add_special_tokens=False).ids) == 1 for t in tokenizers)
+    return cache[word]
+
+
+def masked_word_sets(texts: list[str], tokenizers: list, frac: float, seed: int, max_chars: int):
+    """``(masked text, words)`` per chunk of ``texts``: a seeded ``frac`` of the chunk's words that are one token
+    in every tokenizer, each replaced by ``[MASK]`` (its leading space kept, which the mask token absorbs)."""
+    known: dict[str, bool] = {}
+    out = []
+    for n, chunk in enumerate(c for text in texts for c in chunks(text, max_chars)):
+        if "[MASK]" in chunk:
+            continue
+        spans = [m for m in _PLAIN_WORD.finditer(chunk) if single_token(tokenizers, m.group(), known)]
+        if not spans:
+            continue
+        rng = random.Random(seed * 1_000_003 + n)
+        picked = sorted(rng.sample(spans, max(1, round(frac * len(spans)))), key=lambda m: m.start())
+        pieces, at = [], 0
+        for m in picked:
+            pieces += [chunk[at:m.start()], "[MASK]"]
+            at = m.end()
+        out.append(("".join(pieces) + chunk[at:], [m.group() for m in picked]))
+    return out
+
+
+def word_accuracy(model, tokenizer, special, sets, seq_len: int) -> dict:
+    """Share of masked words whose top prediction (special tokens excluded) is exactly the word."""
+    import torch
+
+    hits = n = 0
+    for text, answers in sets:
+        ids = tokenizer.encode(text).ids
+        if len(ids) > seq_len:
+            raise ValueError(f"a chunk of {len(ids)} tokens is longer than --seq-len {seq_len}; lower --chunk-chars")
+        where = [i for i, t in enumerate(ids) if t == special.mask]
+        if len(where) != len(answers):
+            raise ValueError(f"{len(answers)} words masked but {len(where)} [MASK] tokens in {text[:60]!r}")
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, where]
+        top = logits[:, : special.num_regular].argmax(-1).tolist()
+        hits += sum(tokenizer.decode([i]).strip() == w for i, w in zip(top, answers))
+        n += len(answers)
+    return {"accuracy": hits / n, "words": n}
+
+
+def word_unigram(train: Path, sets_by_group: dict[str, list], tokenizers: list) -> dict:
+    """The most frequent word of ``train`` that every tokenizer holds as one token, and its accuracy per group."""
+    counts: Counter = Counter()
+    with train.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                counts.update(_PLAIN_WORD.findall(json.loads(line)["text"]))
+    known: dict[str, bool] = {}
+    word = next(w for w, _ in counts.most_common() if single_token(tokenizers, w, known))
+    out = {}
+    for group, sets in sets_by_group.items():
+        answers = [w for _, ws in sets for w in ws]
+        out[group] = {"word": word, "accuracy": sum(a == word for a in answers) / len(answers), "words": len(answers)}
+    return out
+
+
 def split_heldout(heldout: Path, groups: dict[str, list[str]], work: Path) -> dict[str, Path]:
     """One held-out file per group of sources, written under ``work``; every source must be in one group."""
     lines = [json.loads(line) for line in heldout.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -154,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", default=[], metavar="NAME=PATH", help="a model to score (repeat)")
-    ap.add_argument("--tokenizer", type=Path, help="tokenizer folder shared by the models (default: the first model)")
+    ap.add_argument("--tokenizer", type=Path, help="tokenizer folder of the models given as checkpoints (.pt)")
     ap.add_argument("--train", type=Path, default=Path("data/corpus/train.jsonl"), help="for the unigram baseline")
     ap.add_argument("--heldout", type=Path, default=Path("data/corpus/heldout.jsonl"))
     ap.add_argument("--groups", default="wordnet+pydoc=wordnet,pydoc;dictionaries=gcide,jargon,devil",
@@ -163,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--capacity", type=int, default=8192, help="tokens per evaluation batch (sets the packing)")
     ap.add_argument("--mask-prob", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--word-frac", type=float, default=0.15, help="share of the eligible words masked")
+    ap.add_argument("--chunk-chars", type=int, default=1000, help="longest held-out chunk of the word measure")
     ap.add_argument("--cloze", type=Path, help="cloze set (.jsonl)")
     ap.add_argument("--disjoint-from", type=Path, nargs="*", default=[], help="corpus files the cloze set must avoid")
     ap.add_argument("--work-dir", type=Path, default=Path("data/eval"))
@@ -201,13 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     pt = importlib.import_module("modernbert.training.pretrain")
 
     torch.manual_seed(0)
-    first = next(iter(models.values()))
-    tok_dir = args.tokenizer or (Path(first) if not first.endswith(".pt") else None)
-    if tok_dir is None:
-        print("error: pass --tokenizer when the first model is a checkpoint", file=sys.stderr)
-        return 2
-    tokenizer = load_tokenizer(tok_dir)
-    special = SpecialIds.from_tokenizer(tokenizer)
+    tok_dirs = {}
+    for label, spec in models.items():
+        tok_dirs[label] = args.tokenizer if spec.endswith(".pt") else Path(spec)
+        if tok_dirs[label] is None:
+            print(f"error: --model {label}={spec} is a checkpoint; pass --tokenizer", file=sys.stderr)
+            return 2
+    tokenizers = {str(d): load_tokenizer(d) for d in tok_dirs.values()}
     cache = args.cache_dir or args.work_dir / "cache"
     groups = {g.split("=")[0]: g.split("=")[1].split(",") for g in args.groups.split(";") if g}
     try:
@@ -215,37 +310,70 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    counts = token_counts(tokenize_corpus(args.train, tok_dir, cache), special.vocab_size)
-    batches = {}
-    for name, path in files.items():
-        held = tokenize_corpus(path, tok_dir, cache)
-        batches[name] = build_eval_batches(held, args.seq_len, args.capacity, special, args.mask_prob, args.seed)
-        uni = pt.unigram_accuracy(counts, batches[name], special)
-        uni.update(token=tokenizer.id_to_token(uni["token_id"]), loss=float("nan"), predictions=sum(
-            int((b.labels != IGNORE_INDEX).sum()) for b in batches[name]), mask_predictions=sum(
-            int(b.mask_shown[b.labels != IGNORE_INDEX].sum()) for b in batches[name]))
-        results.setdefault("heldout", {})[name] = {"tokens": held.num_tokens, "unigram": uni}
-    results["heldout"]["all"] = {"tokens": sum(results["heldout"][g]["tokens"] for g in files),
-                                 "unigram": pooled([results["heldout"][g]["unigram"] for g in files])}
-    results["heldout"]["all"]["unigram"]["token"] = " / ".join(
-        sorted({results["heldout"][g]["unigram"]["token"] for g in files}))
+    # masked-token batches and the unigram baseline, once per tokenizer
+    batches: dict[str, dict] = {}
+    results["heldout"] = {name: {"unigram": {}} for name in [*files, "all"]}
+    for tok_dir, tokenizer in tokenizers.items():
+        special = SpecialIds.from_tokenizer(tokenizer)
+        counts = token_counts(tokenize_corpus(args.train, tok_dir, cache), special.vocab_size)
+        batches[tok_dir] = {}
+        for name, path in files.items():
+            held = tokenize_corpus(path, tok_dir, cache)
+            b = batches[tok_dir][name] = build_eval_batches(
+                held, args.seq_len, args.capacity, special, args.mask_prob, args.seed)
+            uni = pt.unigram_accuracy(counts, b, special)
+            uni.update(token=tokenizer.id_to_token(uni["token_id"]), loss=float("nan"), tokens=held.num_tokens,
+                       predictions=sum(int((x.labels != IGNORE_INDEX).sum()) for x in b),
+                       mask_predictions=sum(int(x.mask_shown[x.labels != IGNORE_INDEX].sum()) for x in b))
+            results["heldout"][name]["unigram"][tok_dir] = uni
+        per_group = [results["heldout"][g]["unigram"][tok_dir] for g in files]
+        results["heldout"]["all"]["unigram"][tok_dir] = {
+            **pooled(per_group), "token": " / ".join(sorted({u["token"] for u in per_group})),
+            "tokens": sum(u["tokens"] for u in per_group)}
+    # masked words, the same for every model
+    texts = {name: [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line]
+             for name, path in files.items()}
+    word_sets = {name: masked_word_sets(t, list(tokenizers.values()), args.word_frac, args.seed, args.chunk_chars)
+                 for name, t in texts.items()}
+    results["words"] = {name: {"unigram": u} for name, u in
+                        word_unigram(args.train, word_sets, list(tokenizers.values())).items()}
+    results["words"]["all"] = {"unigram": {
+        "word": results["words"][next(iter(files))]["unigram"]["word"],
+        "accuracy": sum(results["words"][g]["unigram"]["accuracy"] * results["words"][g]["unigram"]["words"]
+                        for g in files) / sum(results["words"][g]["unigram"]["words"] for g in files),
+        "words": sum(results["words"][g]["unigram"]["words"] for g in files)}}
     for label, spec in models.items():
         model = load_model(spec)
+        tok_dir = str(tok_dirs[label])
+        tokenizer = tokenizers[tok_dir]
+        special = SpecialIds.from_tokenizer(tokenizer)
         for name in files:
-            results["heldout"][name][label] = pt.evaluate(model, batches[name])
+            results["heldout"][name][label] = pt.evaluate(model, batches[tok_dir][name])
+            try:
+                results["words"][name][label] = word_accuracy(model, tokenizer, special, word_sets[name], args.seq_len)
+            except ValueError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
         results["heldout"]["all"][label] = pooled([results["heldout"][g][label] for g in files])
+        n = sum(results["words"][g][label]["words"] for g in files)
+        results["words"]["all"][label] = {"words": n, "accuracy": sum(
+            results["words"][g][label]["accuracy"] * results["words"][g][label]["words"] for g in files) / n}
         for name in [*files, "all"]:
-            r = results["heldout"][name][label]
+            r, w = results["heldout"][name][label], results["words"][name][label]
             print(f"{label:10s} {name:14s} loss {r['loss']:.3f} acc {r['accuracy']:.4f} "
-                  f"mask-acc {r['mask_accuracy']:.4f} ({r['predictions']} positions)", flush=True)
+                  f"mask-acc {r['mask_accuracy']:.4f} ({r['predictions']} positions); "
+                  f"word-acc {w['accuracy']:.4f} ({w['words']} words)", flush=True)
         if rows:
             preds = cloze_predictions(model, tokenizer, special, rows)
             scores = cloze_scores(rows, preds)
             results.setdefault("cloze", {})[label] = {**scores, "predictions": preds}
             print(f"{label:10s} cloze top-1 {scores['top1']:.3f} top-5 {scores['top5']:.3f} (n={scores['n']})")
     for name in [*files, "all"]:
-        u = results["heldout"][name]["unigram"]
-        print(f"{'unigram':10s} {name:14s} acc {u['accuracy']:.4f} mask-acc {u['mask_accuracy']:.4f} ({u['token']!r})")
+        for tok_dir, u in results["heldout"][name]["unigram"].items():
+            print(f"{'unigram':10s} {name:14s} acc {u['accuracy']:.4f} mask-acc {u['mask_accuracy']:.4f} "
+                  f"({u['token']!r}, {tok_dir})")
+        w = results["words"][name]["unigram"]
+        print(f"{'unigram':10s} {name:14s} word-acc {w['accuracy']:.4f} ({w['word']!r}, {w['words']} words)")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

@@ -63,3 +63,62 @@ def test_read_cloze_rejects_bad_rows(tmp_path):
     path.write_text(json.dumps({"text": "no mask here", "answers": ["x"]}) + "\n")
     with pytest.raises(ValueError, match="exactly one"):
         ev.read_cloze(path)
+
+
+def test_chunks_cut_at_lines_and_spaces():
+    ev = load_script("eval_mlm")
+    text = "one two\nthree four five\n" + "x " * 30
+    out = ev.chunks(text, 20)
+    assert all(len(c) <= 20 for c in out)
+    assert " ".join(" ".join(out).split()) == " ".join(text.split())
+    assert out[0] == "one two"
+
+
+def test_masked_words_are_single_tokens_and_seeded():
+    from tokenizers import Tokenizer
+
+    ev = load_script("eval_mlm")
+    tok = Tokenizer.from_file(str(TINY / "tokenizer.json"))
+    texts = ["The dog barked all night and the cat slept on the warm mat by the door.",
+             "Water boils at a high temperature; ice melts when the sun comes out."]
+    sets = ev.masked_word_sets(texts, [tok], frac=0.3, seed=1, max_chars=1000)
+    assert sets == ev.masked_word_sets(texts, [tok], frac=0.3, seed=1, max_chars=1000)
+    assert sets != ev.masked_word_sets(texts, [tok], frac=0.3, seed=2, max_chars=1000)
+    for (masked, words), original in zip(sets, texts):
+        assert masked.count("[MASK]") == len(words) >= 1
+        refilled = masked
+        for w in words:
+            assert len(tok.encode(" " + w, add_special_tokens=False).ids) == 1
+            refilled = refilled.replace("[MASK]", w, 1)
+        assert refilled == original
+        ids = tok.encode(masked).ids
+        assert ids.count(tok.token_to_id("[MASK]")) == len(words)
+
+
+def test_word_accuracy_counts_exact_words():
+    """An oracle that always predicts the original token scores 1; one that predicts 'the' scores its share."""
+    import torch
+    from tokenizers import Tokenizer
+
+    from modernbert.training.data import SpecialIds
+
+    ev = load_script("eval_mlm")
+    tok = Tokenizer.from_file(str(TINY / "tokenizer.json"))
+    special = SpecialIds.from_tokenizer(tok)
+    original = "The dog barked all night and the cat slept on the mat."
+    sets = ev.masked_word_sets([original], [tok], frac=0.5, seed=3, max_chars=1000)
+    truth = tok.encode(original).ids
+
+    class Oracle:
+        def __init__(self, fixed=None):
+            self.fixed = fixed
+
+        def __call__(self, input_ids):
+            ids = truth if self.fixed is None else [self.fixed] * input_ids.shape[1]
+            return type("Out", (), {"logits": torch.nn.functional.one_hot(
+                torch.tensor([ids]), special.vocab_size).float()})()
+
+    assert ev.word_accuracy(Oracle(), tok, special, sets, 512) == {"accuracy": 1.0, "words": len(sets[0][1])}
+    the = tok.encode(" the", add_special_tokens=False).ids[0]
+    got = ev.word_accuracy(Oracle(the), tok, special, sets, 512)
+    assert got["accuracy"] == sets[0][1].count("the") / len(sets[0][1])
