@@ -99,6 +99,8 @@ def predict(ds: Any, *, task: str, model: str, text_column: str, dtype: str, bat
             threads_per_actor: int, batch_rows: int, log_dir: str | None) -> Any:
     """`ds` with the task's result columns appended: lazy, run by a pool of `actors` actors."""
     ray = import_ray()
+    # blocks of about one batch each: a file read as one block would otherwise go to one actor whole
+    ds = ds.repartition(target_num_rows_per_block=batch_rows)
     return ds.map_batches(
         Predictor,
         fn_constructor_kwargs={"task": task, "model": model, "text_column": text_column, "dtype": dtype,
