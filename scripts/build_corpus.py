@@ -250,7 +250,6 @@ def pydoc_units(html_dir: Path, min_chars: int = 80) -> Iterator[tuple[str, str]
                 yield page_name, text
 
 
-
 # ------------------------------------------------------------------------------- dictd dictionaries
 
 _B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
@@ -300,9 +299,14 @@ def _drop_brackets(text: str) -> str:
     return "".join(out)
 
 
+def _unwrap_refs(text: str) -> str:
+    """Cross-references ``{x y}`` as their words."""
+    return _BRACES.sub(lambda m: " ".join(m[1].split()), text)
+
+
 def _paragraphs(text: str) -> list[str]:
     """Blank-line separated paragraphs, each joined into one line, cross-references ``{x}`` unwrapped."""
-    text = _BRACES.sub(lambda m: " ".join(m[1].split()), text)
+    text = _unwrap_refs(text)
     paras = (" ".join(p.split()) for p in re.split(r"\n\s*\n", text))
     return [p for p in paras if p]
 
@@ -345,7 +349,7 @@ def jargon_entry(entry: str) -> str:
 
 def devil_entry(entry: str) -> str:
     """Plain text of one Devil's Dictionary entry (the verse kept line by line, the prose joined)."""
-    text = _BRACES.sub(lambda m: " ".join(m[1].split()), entry)
+    text = _unwrap_refs(entry)
     paras = []
     for p in re.split(r"\n\s*\n", text):
         lines = [ln.strip() for ln in p.splitlines() if ln.strip()]

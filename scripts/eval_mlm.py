@@ -103,22 +103,6 @@ def load_model(spec: str):
     return model.float().eval()
 
 
-def cloze_predictions(model, tokenizer, special, rows: list[dict], k: int = 5) -> list[list[tuple[str, float]]]:
-    """Top-``k`` ``(token, probability)`` at the mask of every row (special tokens never predicted)."""
-    import torch
-
-    out = []
-    for row in rows:
-        ids = tokenizer.encode(row["text"]).ids
-        where = ids.index(special.mask)
-        with torch.no_grad():
-            logits = model(input_ids=torch.tensor([ids])).logits[0, where]
-        probs = torch.softmax(logits[: special.num_regular].float(), dim=-1)
-        top = torch.topk(probs, k)
-        out.append([(tokenizer.decode([int(i)]).strip(), float(p)) for p, i in zip(top.values, top.indices)])
-    return out
-
-
 def cloze_scores(rows: list[dict], preds: list[list[tuple[str, float]]]) -> dict:
     """Top-1 and top-5 accuracy of ``preds`` on ``rows``."""
     def hit(row, top, k):
@@ -215,6 +199,12 @@ def word_unigram(train: Path, sets_by_group: dict[str, list], tokenizers: list) 
     return out
 
 
+def pooled_words(results: list[dict]) -> dict:
+    """Masked-word accuracy of several groups taken together (weighted by their words)."""
+    n = sum(r["words"] for r in results)
+    return {"accuracy": sum(r["accuracy"] * r["words"] for r in results) / n, "words": n}
+
+
 def split_heldout(heldout: Path, groups: dict[str, list[str]], work: Path) -> dict[str, Path]:
     """One held-out file per group of sources, written under ``work``; every source must be in one group."""
     lines = [json.loads(line) for line in heldout.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -293,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         token_counts,
         tokenize_corpus,
     )
+    from modernbert.training.report import mask_predictions
     pt = importlib.import_module("modernbert.training.pretrain")
 
     torch.manual_seed(0)
@@ -339,9 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                         word_unigram(args.train, word_sets, list(tokenizers.values())).items()}
     results["words"]["all"] = {"unigram": {
         "word": results["words"][next(iter(files))]["unigram"]["word"],
-        "accuracy": sum(results["words"][g]["unigram"]["accuracy"] * results["words"][g]["unigram"]["words"]
-                        for g in files) / sum(results["words"][g]["unigram"]["words"] for g in files),
-        "words": sum(results["words"][g]["unigram"]["words"] for g in files)}}
+        **pooled_words([results["words"][g]["unigram"] for g in files])}}
     for label, spec in models.items():
         model = load_model(spec)
         tok_dir = str(tok_dirs[label])
@@ -355,16 +344,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
         results["heldout"]["all"][label] = pooled([results["heldout"][g][label] for g in files])
-        n = sum(results["words"][g][label]["words"] for g in files)
-        results["words"]["all"][label] = {"words": n, "accuracy": sum(
-            results["words"][g][label]["accuracy"] * results["words"][g][label]["words"] for g in files) / n}
+        results["words"]["all"][label] = pooled_words([results["words"][g][label] for g in files])
         for name in [*files, "all"]:
             r, w = results["heldout"][name][label], results["words"][name][label]
             print(f"{label:10s} {name:14s} loss {r['loss']:.3f} acc {r['accuracy']:.4f} "
                   f"mask-acc {r['mask_accuracy']:.4f} ({r['predictions']} positions); "
                   f"word-acc {w['accuracy']:.4f} ({w['words']} words)", flush=True)
         if rows:
-            preds = cloze_predictions(model, tokenizer, special, rows)
+            preds = mask_predictions(model, tokenizer, special, [r["text"] for r in rows])
             scores = cloze_scores(rows, preds)
             results.setdefault("cloze", {})[label] = {**scores, "predictions": preds}
             print(f"{label:10s} cloze top-1 {scores['top1']:.3f} top-5 {scores['top5']:.3f} (n={scores['n']})")

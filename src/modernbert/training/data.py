@@ -312,7 +312,8 @@ class PackedBatchStream:
             return
         rng = np.random.default_rng([self.seed, self.epoch])
         self._order = rng.permutation(len(self.chunks))
-        lengths = self.chunks[self._order[self.start:], 1] - self.chunks[self._order[self.start:], 0] + 2
+        rest = self.chunks[self._order[self.start:]]
+        lengths = rest[:, 1] - rest[:, 0] + 2
         self._bounds = pack_order(lengths, self.capacity) + self.start
         self._plan_key = (self.epoch, self.start)
 

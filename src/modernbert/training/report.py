@@ -27,9 +27,15 @@ def top_predictions(model_dir: str | os.PathLike, texts: list[str], k: int = 5) 
     from .data import SpecialIds, load_tokenizer
 
     tokenizer = load_tokenizer(model_dir)
-    special = SpecialIds.from_tokenizer(tokenizer)
     model = ModernBertForMaskedLM.from_pretrained(str(model_dir), dtype=torch.float32)
     model.eval()
+    return mask_predictions(model, tokenizer, SpecialIds.from_tokenizer(tokenizer), texts, k)
+
+
+def mask_predictions(model, tokenizer, special, texts: list[str], k: int = 5) -> list[list[tuple[str, float]]]:
+    """`top_predictions` for a loaded masked LM, its `tokenizers.Tokenizer` and its `SpecialIds`."""
+    import torch
+
     results = []
     for text in texts:
         ids = tokenizer.encode(text).ids
