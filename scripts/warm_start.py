@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from modernbert import hub
     from modernbert.model import ModernBertForMaskedLM
+    from modernbert.training import distributed
     # the module: the package exports a function of the same name
     pt = importlib.import_module("modernbert.training.pretrain")
 
@@ -51,18 +52,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg.resume = False
     cfg.validate()
-    run = pt._Run(cfg, pt._setup_distributed(cfg.device))
     init = ModernBertForMaskedLM.from_pretrained(str(init_from), dtype=torch.float32)
-    want, have = run.model_cfg.to_dict(), init.config.to_dict()
-    diff = {k: (have.get(k), want.get(k)) for k in SHAPE_KEYS if have.get(k) != want.get(k)}
-    if diff:
-        print(f"error: {init_from} does not match the run's model (init, run): {diff}", file=sys.stderr)
-        return 2
-    run.resume()  # starts the run and its log, as `modernbert pretrain` does
-    run.model.load_state_dict(init.state_dict(), strict=True)
-    if eval_at_start:
-        run.evaluate()
-    run.checkpoint()
+    dist = distributed.setup(cfg.device)
+    try:
+        run = pt._Run(cfg, dist)
+        want, have = run.model_cfg.to_dict(), init.config.to_dict()
+        diff = {k: (have.get(k), want.get(k)) for k in SHAPE_KEYS if have.get(k) != want.get(k)}
+        if diff:
+            print(f"error: {init_from} does not match the run's model (init, run): {diff}", file=sys.stderr)
+            return 2
+        run.resume()  # starts the run and its log, as `modernbert pretrain` does
+        run.model.load_state_dict(init.state_dict(), strict=True)
+        if eval_at_start:
+            run.evaluate()
+        run.checkpoint()
+    finally:
+        distributed.teardown(dist)
     print(f"wrote the step-0 checkpoint of {cfg.out_dir} from {init_from}; continue with --resume", flush=True)
     return 0
 
