@@ -164,3 +164,28 @@ def test_ray_engine_without_ray_says_how_to_install(tmp_path, capsys, monkeypatc
     code, err = _cli(capsys, "embed", "--model", "modernbert-tiny", "--input", tmp_path / "in", "--output",
                      tmp_path / "out", "--engine", "ray")
     assert code == 2 and "pip install 'modernbert[ray]'" in err and err.count("\n") == 1, err
+
+
+def test_runner_chunks_rows_of_similar_length_and_keeps_their_order(base_folder):
+    """Rows run sorted by length in chunks within the token budget (attention pads a chunk to its longest);
+    the results come back in the rows' order."""
+    from modernbert.batch.tasks import Runner, _batch_rows
+
+    runner = Runner("embed", str(base_folder), batch_tokens=60)
+    texts = [r["text"] for r in rows(25, start=7)]
+    counts = runner.count(texts)
+    chunks, run = [], runner.pipe.run
+
+    def spy(items, **kwargs):
+        chunks.append([runner.count([t])[0] for t in items])
+        return run(items, **kwargs)
+
+    runner.pipe.run = spy
+    columns, tokens = runner(texts)
+    assert tokens == sum(counts) and sum(len(c) for c in chunks) == len(texts) and len(chunks) > 3
+    flat = [n for c in chunks for n in c]
+    assert flat == sorted(counts)
+    assert all(sum(c) <= 60 or len(c) == 1 for c in chunks)
+    expected = run(texts)
+    np.testing.assert_allclose(np.asarray(columns["embedding"].to_pylist()), np.asarray(expected), atol=1e-5)
+    assert _batch_rows("inputs[1] is empty", [4, 9, 2]) == "row 9 of the batch is empty"

@@ -74,8 +74,9 @@ def check_task(task: str) -> Task:
 class Runner:
     """A loaded pipeline and its task: `__call__(texts)` → (Arrow result columns, tokens).
 
-    Rows are run in chunks of at most `batch_tokens` real tokens (a longer text runs alone), each chunk one
-    `Pipeline.run` call with batch_size set to its length: one packed forward pass per chunk, no padding.
+    Rows are sorted by length and run in chunks of at most `batch_tokens` real tokens (a longer text runs
+    alone), each chunk one `Pipeline.run` call with batch_size set to its length: one packed forward pass per
+    chunk. Results come back in the rows' order.
     """
 
     def __init__(self, task: str, model: str, *, dtype: str = "auto", device: str | None = None,
@@ -97,23 +98,28 @@ class Runner:
 
     def __call__(self, texts: list[str]) -> tuple[dict[str, pa.Array], int]:
         counts = self.count(texts)
-        results: list[Any] = []
+        # Chunks of similar lengths: attention pads each chunk's sequences to its longest.
+        order = sorted(range(len(texts)), key=counts.__getitem__)
+        results: list[Any] = [None] * len(texts)
         start = 0
-        while start < len(texts):
+        while start < len(order):
             end, budget = start, 0
-            while end < len(texts) and (end == start or budget + counts[end] <= self.batch_tokens):
-                budget += counts[end]
+            while end < len(order) and (end == start or budget + counts[order[end]] <= self.batch_tokens):
+                budget += counts[order[end]]
                 end += 1
+            rows = order[start:end]
             try:
-                results.extend(self.pipe.run(texts[start:end], batch_size=end - start, **self.task.options))
+                out = self.pipe.run([texts[i] for i in rows], batch_size=len(rows), **self.task.options)
             except ValueError as e:
-                raise ValueError(_shift_rows(str(e), start)) from None
+                raise ValueError(_batch_rows(str(e), rows)) from None
+            for i, r in zip(rows, out):
+                results[i] = r
             start = end
         return self.task.to_arrow(results), sum(counts)
 
 
-def _shift_rows(message: str, offset: int) -> str:
-    """A pipeline's "inputs[i]" → "row i" of the batch it was given (offset: the chunk's first row)."""
+def _batch_rows(message: str, rows: list[int]) -> str:
+    """A pipeline's "inputs[i]" → "row r of the batch" (rows: the batch rows of the chunk it was given)."""
     import re
 
-    return re.sub(r"inputs\[(\d+)\]", lambda m: f"row {int(m.group(1)) + offset} of the batch", message)
+    return re.sub(r"inputs\[(\d+)\]", lambda m: f"row {rows[int(m.group(1))]} of the batch", message)
