@@ -114,6 +114,39 @@ def test_head_parity(tiny_checkpoint, tmp_path, arch):
         _compare(session, model, ids, mask)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_export(tiny_checkpoint, tmp_path, dtype):
+    """--dtype fp16/bf16: a valid graph (full ONNX check) with weights in that dtype, whose logits are as close
+    to the fp32 model's as our PyTorch model in that dtype is. fp16 runs in ONNX Runtime; bf16 in ONNX's
+    reference evaluator, since ONNX Runtime's CPU provider has no bf16 Gemm."""
+    folder = tiny_checkpoint("ModernBertForMaskedLM", **SHORT)
+    _export(folder, tmp_path, "--dtype", dtype)
+    path = tmp_path / "onnx" / "model.onnx"
+    graph = onnx.load(str(path))
+    onnx.checker.check_model(graph, full_check=True)
+    kind = onnx.TensorProto.FLOAT16 if dtype == "float16" else onnx.TensorProto.BFLOAT16
+    weights = [t for t in graph.graph.initializer if t.dims and np.prod(t.dims) >= 32 * 32]
+    assert weights and all(t.data_type == kind for t in weights)
+
+    ids, mask = padded_batch([300, 37], seed=5)  # 300 > the rotary block the PyTorch path rotates in
+    feed = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+    if dtype == "float16":
+        got = _session(tmp_path).run(None, feed)[0]
+    else:
+        from onnx.reference import ReferenceEvaluator
+
+        got = ReferenceEvaluator(str(path)).run(None, feed)[0]
+    real = mask.numpy().astype(bool)
+    got = got.astype(np.float32)[real]
+    with torch.no_grad():
+        exact = M.ModernBertForMaskedLM.from_pretrained(folder)(input_ids=ids, attention_mask=mask).logits[mask.bool()]
+        half = M.ModernBertForMaskedLM.from_pretrained(folder, dtype=getattr(torch, dtype))(
+            input_ids=ids, attention_mask=mask).logits.float()[mask.bool()]
+    ours = (half - exact).abs().max().item()
+    assert np.isfinite(got).all()
+    assert np.abs(got - exact.numpy()).max() <= 2 * ours + 1e-3, (np.abs(got - exact.numpy()).max(), ours)
+
+
 def test_bad_options_are_one_line_errors(tiny_checkpoint, tmp_path, capsys):
     folder = tiny_checkpoint("ModernBertModel")
     assert main(["export", "onnx", "--model", str(folder), "--output", str(tmp_path), "--opset", "12"]) == 2

@@ -8,7 +8,7 @@ import torch
 import modernbert.rotary as R
 
 
-@pytest.mark.parametrize("block", [256, 16], ids=["one-block", "blocks-16"])
+@pytest.mark.parametrize("block", [256, 16, None], ids=["one-block", "blocks-16", "unblocked"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_rotary_matches_reference_formula_and_its_backward(dtype, block, monkeypatch):
     """In-place rotary = the reference's x cos + rotate_half(x) sin in fp32; the training form's backward

@@ -126,8 +126,8 @@ def export_onnx(
     try:
         model.attn_implementation = "banded"
         # One rotary block for any length the graph takes: a split into blocks would be traced for the
-        # example's length only.
-        rotary.ROTARY_BLOCK = 1 << 62
+        # example's length only, and a split of dynamic length is a SplitToSequence, which has no bf16.
+        rotary.ROTARY_BLOCK = None
         # With autograd on, the layers take their out-of-place path: in-place updates of slices would trace to
         # scatters whose shapes the exporter fixes at the example's.
         with torch.enable_grad():

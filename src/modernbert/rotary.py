@@ -31,7 +31,8 @@ class Rotary:
         return cos[:, None, None, :], sin[:, None, None, :]
 
 
-ROTARY_BLOCK = 256  # tokens rotated at a time, so that each block's passes stay in cache
+# tokens rotated at a time, so that each block's passes stay in cache; None: all at once (the ONNX export)
+ROTARY_BLOCK: int | None = 256
 
 
 def apply_rotary_(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
@@ -41,7 +42,9 @@ def apply_rotary_(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     Written on the two halves, (x1 cos - x2 sin, x2 cos + x1 sin), which is the reference's
     x cos + rotate_half(x) sin term for term (fused multiply-adds may differ from it in the last bit).
     """
-    for xb, cb, sb in zip(x.split(ROTARY_BLOCK), cos.split(ROTARY_BLOCK), sin.split(ROTARY_BLOCK)):
+    blocks = zip(x.split(ROTARY_BLOCK), cos.split(ROTARY_BLOCK), sin.split(ROTARY_BLOCK)) if ROTARY_BLOCK else (
+        (x, cos, sin),)
+    for xb, cb, sb in blocks:
         xf = xb.float()  # xb itself when x is fp32
         x1, x2 = xf.chunk(2, dim=-1)
         x1_sin = x1 * sb

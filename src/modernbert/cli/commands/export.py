@@ -22,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="folder to write: DIR/onnx/model.onnx, with config.json and the tokenizer files in DIR")
     p.add_argument("--dtype", default="float32", choices=tuple(DTYPE_ALIASES), metavar="DTYPE",
-                   help="weights dtype in the graph: float32 (fp32), float16 (fp16) or bfloat16 (bf16) "
-                        "(default: float32)")
+                   help="weights dtype in the graph: float32 (fp32), float16 (fp16) or bfloat16 (bf16; ONNX "
+                        "Runtime's CPU provider cannot run it) (default: float32)")
     p.add_argument("--opset", type=positive_int, default=18, metavar="N", help="ONNX opset, 18 or later (default: 18)")
     p.add_argument("--architecture", default=None, choices=ARCHITECTURES, metavar="CLASS",
                    help="the head to export, e.g. ModernBertModel for last_hidden_state only (default: the "
