@@ -9,9 +9,10 @@ Each module initialises its own weights (`reset_parameters`), as the reference d
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -59,13 +60,80 @@ class _Init:
             nn.init.zeros_(module.bias)
 
 
-class _IntoLinear(nn.Linear):
-    """nn.Linear whose forward can write its product into a given tensor (an attention kernel's buffer).
+# The library that runs fp32 GEMMs on CPU: "onednn" (torch's mkldnn linear, the library torch's bf16
+# matmuls and inductor's frozen graphs use) or "mkl" (F.linear, torch's default fp32 path).
+CPU_FP32_GEMM: Literal["onednn", "mkl"] = "onednn"
+
+
+def _onednn_fp32(x: Tensor, weight: Tensor) -> bool:
+    """Whether this product goes through oneDNN: fp32 on CPU, no autocast, not traced or compiled."""
+    return (
+        CPU_FP32_GEMM == "onednn"
+        and x.dtype is torch.float32
+        and weight.dtype is torch.float32
+        and x.device.type == "cpu"
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()
+        and not torch.compiler.is_exporting()
+        and not torch.jit.is_tracing()
+        and _onednn_available()
+    )
+
+
+@functools.cache
+def _onednn_available() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def _onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+
+class _OneDnnLinear(torch.autograd.Function):
+    """x @ weight.T + bias with all three GEMMs of training (output, input and weight gradients) in oneDNN."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _onednn_linear(x, weight, bias)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        x, weight = ctx.saved_tensors
+        grad2 = grad.reshape(-1, grad.shape[-1])  # (rows, out)
+        grad_x = _onednn_linear(grad, weight.t(), None) if ctx.needs_input_grad[0] else None
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = _onednn_linear(grad2.t(), x.reshape(-1, x.shape[-1]).t(), None)  # (out, in)
+        grad_b = grad2.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+class Linear(nn.Linear):
+    """nn.Linear (its parameters, state dict and hooks) whose fp32 CPU GEMMs run through oneDNN on the weight
+    as it is (`CPU_FP32_GEMM`), in inference and in training; autocast, tracing and other devices take
+    F.linear."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not _onednn_fp32(x, self.weight):
+            return F.linear(x, self.weight, self.bias)
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad
+                                        or (self.bias is not None and self.bias.requires_grad)):
+            return _OneDnnLinear.apply(x, self.weight, self.bias)
+        return _onednn_linear(x, self.weight, self.bias)
+
+
+class _IntoLinear(Linear):
+    """Linear whose forward can write its product into a given tensor (an attention kernel's buffer).
     Called as a module, so hooks on it and process-wide module hooks run as for any nn.Linear."""
 
     def forward(self, x: Tensor, out: Tensor | None = None) -> Tensor:
         if out is None:
             return super().forward(x)
+        if _onednn_fp32(x, self.weight):  # oneDNN writes only fresh tensors; its speed pays for the copy
+            return out.copy_(super().forward(x))
         if self.bias is None:
             return torch.mm(x, self.weight.t(), out=out)
         return torch.addmm(self.bias, x, self.weight.t(), out=out)
@@ -99,10 +167,10 @@ class ModernBertMLP(nn.Module):
     def __init__(self, config: ModernBertConfig) -> None:
         super().__init__()
         self.init = _Init(config)
-        self.Wi = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=config.mlp_bias)
+        self.Wi = Linear(config.hidden_size, 2 * config.intermediate_size, bias=config.mlp_bias)
         self.act = activation(config.hidden_activation)
         self.drop = nn.Dropout(config.mlp_dropout)
-        self.Wo = nn.Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
+        self.Wo = Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
 
     def reset_parameters(self) -> None:
         self.init(self.Wi, self.init.std_in)
@@ -124,7 +192,7 @@ class ModernBertAttention(nn.Module):
         self.dropout = config.attention_dropout
         self.deterministic = config.deterministic_flash_attn
         self.Wqkv = _IntoLinear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
-        self.Wo = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
+        self.Wo = Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
         self.out_drop = nn.Dropout(config.attention_dropout) if config.attention_dropout > 0 else nn.Identity()
 
     def reset_parameters(self) -> None:
@@ -194,7 +262,7 @@ class ModernBertPredictionHead(nn.Module):
     def __init__(self, config: ModernBertConfig) -> None:
         super().__init__()
         self.init = _Init(config)
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size, bias=config.classifier_bias)
+        self.dense = Linear(config.hidden_size, config.hidden_size, bias=config.classifier_bias)
         self.act = activation(config.classifier_activation)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
 
@@ -594,7 +662,7 @@ class _TaskModel(ModernBertPreTrainedModel):
         self.model = ModernBertModel(config, attn_implementation)
         self.head = ModernBertPredictionHead(config)
         self.drop = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, out_features)
+        self.classifier = Linear(config.hidden_size, out_features)
         self.init_weights()
 
     def reset_parameters(self) -> None:
@@ -628,7 +696,7 @@ class ModernBertForMaskedLM(_TaskModel):
         super().__init__(config, attn_implementation)
         self.model = ModernBertModel(config, attn_implementation)
         self.head = ModernBertPredictionHead(config)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=config.decoder_bias)
+        self.decoder = Linear(config.hidden_size, config.vocab_size, bias=config.decoder_bias)
         self.init_weights()
 
     def reset_parameters(self) -> None:
@@ -650,7 +718,7 @@ class ModernBertForMaskedLM(_TaskModel):
 
     def _resize_output(self, n: int, keep: int, mean_resizing: bool) -> None:
         old = self.decoder
-        new = nn.Linear(old.in_features, n, bias=old.bias is not None, device=old.weight.device,
+        new = Linear(old.in_features, n, bias=old.bias is not None, device=old.weight.device,
                         dtype=old.weight.dtype)
         with torch.no_grad():
             if not self.config.tie_word_embeddings:
