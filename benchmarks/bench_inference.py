@@ -462,7 +462,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 del real
                 active = dict(wl_sides)
                 fns = {n: [(lambda s=s, x=x: s.call(x)) for x in inputs[n]] for n, s in active.items()}
-                fns[GEMM_SIDE] = gemm_calls(wl.batches(), cfg, dtype, device)
+                fns[GEMM_SIDE] = gemm_calls(wl.batches(), cfg, dtype, device, gemm_before["library"])
                 times = interleaved(fns, args.repeats, max(args.warmup - 1, 0), device, f"[{dtype_name}] ({wl.key})")
             gemm = best_gemm(gemm_before, gemm_rate(wl.tokens_per_call, cfg, dtype, device, repeats=args.gemm_repeats))
             # The interleaved probe: one layer's GEMMs per call, run beside the sides; x layers = a pass's GEMMs.
