@@ -42,3 +42,37 @@ def test_cut_keeps_special_tokens_as_the_tokenizer_does(tiny_checkpoint, side):
         expected = tok([text], truncation=True, max_length=limit)["input_ids"][0]
         assert Tokens(full, head, tail).cut(limit, side) == expected, limit
     assert Tokens(list(range(10))).cut(4, side) == ([0, 1, 2, 3] if side == "right" else [6, 7, 8, 9])
+
+
+def test_classifier_is_tokenized_once_and_cut_as_the_tokenizer_cuts(tiny_checkpoint):
+    """/predict and /rerank hand the classifier the ids they counted; a pair too long is cut longest-first."""
+    from modernbert.model import ModernBertForSequenceClassification
+    from modernbert.pipelines import TextClassificationPipeline
+    from modernbert.serve import served
+
+    folder = tiny_checkpoint("ModernBertForSequenceClassification", num_labels=3)
+    model = served.load(str(folder), device="cpu")
+    task, tok = model.tasks["classify"], model.tokenizer
+    limit = task.max_length
+    long = words(limit + 40, 7)
+    items = [TEXTS[0], {"text": "Hi", "text_pair": TEXTS[0]}, {"text": long, "text_pair": TEXTS[2]}, long]
+    as_tokenizer = [TEXTS[0], ("Hi", TEXTS[0]), (long, TEXTS[2]), long]
+    options = {"raw_scores": False, "truncate": True}
+    encoded = task.tokenize(items, options)
+    assert [e.ids for e in encoded] == tok(as_tokenizer, truncation=True, max_length=limit)["input_ids"]
+    assert len(encoded[2].ids) == len(encoded[3].ids) == limit
+    untruncated = task.tokenize(items, {**options, "truncate": False})
+    assert [len(e.ids) for e in untruncated] == task.count(items, options)
+    assert len(untruncated[3].ids) > limit
+
+    fresh = TextClassificationPipeline(ModernBertForSequenceClassification.from_pretrained(folder), tok)
+    expected = fresh.run(items, top_k=None, truncation=True, max_length=limit)
+    got = task.run([e.ids for e in encoded], options)
+    for g, e in zip(got, expected):
+        close([p["score"] for p in g], [p["score"] for p in e])
+        assert [p["label"] for p in g] == [p["label"] for p in e]
+    # the pipeline's own pre-tokenized entry point: ids run as given, lists of words are still refused
+    close([r[0]["score"] for r in fresh.run([e.ids for e in encoded[:2]])],
+          [r[0]["score"] for r in fresh.run(items[:2])])
+    with pytest.raises(ValueError, match="text pair"):
+        fresh.run([["a", "b"]])

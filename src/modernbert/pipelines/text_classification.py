@@ -7,7 +7,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 
 from ..model import ModernBertForSequenceClassification
-from .base import Batch, Pipeline, as_list, check_text, input_name
+from .base import Batch, Pipeline, as_list, check_text, input_name, token_ids
 
 FunctionToApply = Literal["softmax", "sigmoid", "none"]
 FUNCTIONS: tuple[str, ...] = ("softmax", "sigmoid", "none")
@@ -88,8 +88,12 @@ class TextClassificationPipeline(Pipeline):
             return "sigmoid"
         return "softmax"
 
-    def run(self, inputs: list[str | dict[str, str]], **options: Any) -> list[list[ClassificationResult]]:
+    def run(self, inputs: list[str | dict[str, str]] | list[list[int]],
+            **options: Any) -> list[list[ClassificationResult]]:
         """Classify each text (or text-pair dict): per input, a list of `{"label": str, "score": float}`.
+
+        `inputs` may also be token ids, every input a list of ints with its special tokens (as the server and
+        batch jobs hand them on after tokenizing once); they run as given, and the tokenizer options do not apply.
 
         Per-input shape: always a list, best label first, with transformers' top_k semantics: top_k not given →
         the best label only (a list of one); top_k=k → the k best; top_k=None → every label. Options as
@@ -114,15 +118,19 @@ class TextClassificationPipeline(Pipeline):
     def _predict(
         self, items: list[Any], options: dict[str, Any], batch_size: int, progress: bool, *, single: bool = False
     ) -> list[list[ClassificationResult]]:
-        tokenizer_inputs = [_as_tokenizer_input(item, i, single) for i, item in enumerate(items)]
-        encoded = self.tokenizer(tokenizer_inputs, return_attention_mask=False, **options.get("tokenizer_kwargs", {}))
+        if all(isinstance(item, list) and item and all(isinstance(t, int) for t in item) for item in items):
+            sequences = token_ids(items)  # already tokenized (special tokens included): run as given
+        else:
+            tokenizer_inputs = [_as_tokenizer_input(item, i, single) for i, item in enumerate(items)]
+            sequences = self.tokenizer(tokenizer_inputs, return_attention_mask=False,
+                                       **options.get("tokenizer_kwargs", {}))["input_ids"]
         model = self.model
 
         def step(batch: Batch) -> list[np.ndarray]:
             logits = model(input_ids=batch.input_ids, cu_seqlens=batch.cu_seqlens).logits
             return list(logits.float().cpu().numpy())
 
-        logits = self._run(encoded["input_ids"], step, batch_size, progress, lambda i: input_name(i, single))
+        logits = self._run(sequences, step, batch_size, progress, lambda i: input_name(i, single))
         function = options.get("function_to_apply") or self._default_function()
         top_k = options.get("top_k", 1)
         legacy = options.get("legacy", True)

@@ -114,7 +114,7 @@ class Server:
         return self.served.tasks[name]
 
     async def run(self, call: Call, task_name: str, route: str, items: list[Any], options: dict[str, Any],
-                  truncate: bool, chars: int | None = None, name: str = "inputs",
+                  truncate: bool, name: str = "inputs",
                   direction: str = "right") -> list[Any]:
         """Tokenize (or count), check, cut and queue `items` for `task_name`, and wait for their results (in order).
 
@@ -138,8 +138,8 @@ class Server:
                 raise ApiError("Validation", f"`{name}[{i}]` has {n} tokens, more than the model's maximum of "
                                              f"{task.max_length}; send \"truncate\": true to cut it (or start the "
                                              "server with --auto-truncate)")
+        chars = sum(_chars(i) for i in items)
         if task.tokenize is not None:
-            chars = chars if chars is not None else sum(len(i) for i in items)
             items = [e.cut(task.max_length, direction) for e in encoded]
         tokens = [min(n, task.max_length) for n in counts]
         frozen = tuple(sorted(options.items()))
@@ -147,7 +147,7 @@ class Server:
                 for item, n in zip(items, tokens)]
         call.tokens += sum(tokens)
         call.inputs += len(items)
-        call.chars += chars if chars is not None else sum(len(str(i)) for i in items)
+        call.chars += chars
         try:
             self.batcher.submit(jobs)
         except ShuttingDown as e:
@@ -181,6 +181,14 @@ class Server:
             everything.cancel()
             everything.add_done_callback(_retrieve)  # no "exception was never retrieved" in the log
             raise ClientGone()
+
+
+def _chars(item: Any) -> int:
+    """An input's size for the `x-compute-characters` count: a text's characters (a pair's or a question's texts
+    together), or a token-id list's length."""
+    if isinstance(item, dict):
+        return sum(len(v) for v in item.values() if isinstance(v, str))
+    return len(item) if isinstance(item, (str, list)) else len(str(item))
 
 
 def _retrieve(future: asyncio.Future) -> None:
@@ -577,8 +585,7 @@ async def question_answering(server: Server, call: Call, body: dict[str, Any]) -
         checked.append({"question": f.text(f.required(item, "question"), f"inputs[{i}].question"),
                         "context": f.text(f.required(item, "context"), f"inputs[{i}].context")})
     options = {"top_k": f.integer(body, "top_k", 1)}
-    return await server.run(call, "qa", "/question-answering", checked, options, True,
-                            chars=sum(len(i["question"]) + len(i["context"]) for i in checked))
+    return await server.run(call, "qa", "/question-answering", checked, options, True)
 
 
 async def info(server: Server, call: Call, body: dict[str, Any]) -> Any:

@@ -197,10 +197,13 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
         return [Tokens(ids) if ids is not None else Tokens(next(encoded), head_specials, tail_specials)
                 for ids in given]
 
+    def tokenizer_inputs(items: list[Any]) -> list[str | tuple[str, str]]:
+        return [(i["text"], i["text_pair"]) if isinstance(i, dict) and i.get("text_pair") else
+                (i["text"] if isinstance(i, dict) else i) for i in items]
+
     def counter(pairs: bool = False) -> Callable[[list[Any], dict[str, Any]], list[int]]:
         def count(items: list[Any], options: dict[str, Any]) -> list[int]:
-            inputs = [(i["text"], i["text_pair"]) if isinstance(i, dict) and i.get("text_pair") else
-                      (i["text"] if isinstance(i, dict) else i) for i in items] if pairs else items
+            inputs = tokenizer_inputs(items) if pairs else items
             return [len(ids) for ids in tok(inputs, truncation=False, max_length=NO_LIMIT,
                                             return_attention_mask=False)["input_ids"]]
         return count
@@ -250,10 +253,20 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
                 function = "none"
             else:
                 function = "sigmoid" if config.num_labels == 1 else "softmax"
-            cut = {"truncation": True, "max_length": limit} if options["truncate"] else {}
-            return classify.run(items, batch_size=len(items), top_k=None, function_to_apply=function, **cut)
+            return classify.run(items, batch_size=len(items), top_k=None, function_to_apply=function)
 
-        tasks["classify"] = Task(counter(pairs=True), run_classify, limit)
+        def tokenize_classify(items: list[Any], options: dict[str, Any]) -> list[Tokens]:
+            # a pair too long is cut as the tokenizer cuts it (the longer text first), not from one end
+            inputs = tokenizer_inputs(items)
+            encoded = tok(inputs, truncation=False, max_length=NO_LIMIT, return_attention_mask=False)["input_ids"]
+            long = [k for k, ids in enumerate(encoded) if len(ids) > limit] if options["truncate"] else []
+            if long:
+                cut = tok([inputs[k] for k in long], truncation=True, max_length=limit, return_attention_mask=False)
+                for k, ids in zip(long, cut["input_ids"]):
+                    encoded[k] = ids
+            return [Tokens(ids) for ids in encoded]
+
+        tasks["classify"] = Task(counter(pairs=True), run_classify, limit, tokenize_classify)
     elif architecture == "ModernBertForTokenClassification":
         ner = TokenClassificationPipeline(head, tok)
 
