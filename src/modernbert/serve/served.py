@@ -190,10 +190,13 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
     limit = min(tok.model_max_length, config.max_position_embeddings)
     head_specials, tail_specials = special_ends(tok)
 
+    def untruncated(inputs: list[Any]) -> list[list[int]]:
+        """The ids of texts (or (text, pair) tuples) with their special tokens, never cut."""
+        return tok(inputs, truncation=False, max_length=NO_LIMIT, return_attention_mask=False)["input_ids"]
+
     def tokens_of(texts: list[str], given: list[list[int] | None]) -> list[Tokens]:
         """Texts tokenized with their special tokens; token ids a request gave stay as they are."""
-        encoded = iter(tok(texts, truncation=False, max_length=NO_LIMIT, return_attention_mask=False)["input_ids"]
-                       if texts else [])
+        encoded = iter(untruncated(texts) if texts else [])
         return [Tokens(ids) if ids is not None else Tokens(next(encoded), head_specials, tail_specials)
                 for ids in given]
 
@@ -204,8 +207,7 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
     def counter(pairs: bool = False) -> Callable[[list[Any], dict[str, Any]], list[int]]:
         def count(items: list[Any], options: dict[str, Any]) -> list[int]:
             inputs = tokenizer_inputs(items) if pairs else items
-            return [len(ids) for ids in tok(inputs, truncation=False, max_length=NO_LIMIT,
-                                            return_attention_mask=False)["input_ids"]]
+            return [len(ids) for ids in untruncated(inputs)]
         return count
 
     if encoder is not None:
@@ -258,7 +260,7 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
         def tokenize_classify(items: list[Any], options: dict[str, Any]) -> list[Tokens]:
             # a pair too long is cut as the tokenizer cuts it (the longer text first), not from one end
             inputs = tokenizer_inputs(items)
-            encoded = tok(inputs, truncation=False, max_length=NO_LIMIT, return_attention_mask=False)["input_ids"]
+            encoded = untruncated(inputs)
             long = [k for k, ids in enumerate(encoded) if len(ids) > limit] if options["truncate"] else []
             if long:
                 cut = tok([inputs[k] for k in long], truncation=True, max_length=limit, return_attention_mask=False)
