@@ -12,6 +12,7 @@ step, a batch index) and a checkpoint resumes on any number of processes.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,8 +138,12 @@ def setup(device: str) -> Dist:
 
 
 def teardown(dist: Dist) -> None:
-    """Leave the process group if `setup` joined it."""
+    """Leave the process group if `setup` joined it: all ranks together after a run that ended normally
+    (a rank that leaves while rank 0 still writes its files can abort in gloo at exit); at once when called
+    while an exception unwinds, since the other ranks may never reach the barrier."""
     if dist.initialised_here:
+        if sys.exc_info()[1] is None:
+            torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
