@@ -27,16 +27,17 @@ def rows(n: int, start: int = 0) -> list[dict]:
             for i in range(n)]
 
 
-def write_inputs(folder: Path) -> list[dict]:
-    """Three files, one of each format (30 rows, ids 0..29)."""
+def write_inputs(folder: Path, n: int = 30) -> list[dict]:
+    """Three files, one of each format (`n` rows, ids 0..n-1; 12, 12 and 6 of the default 30)."""
     folder.mkdir(parents=True, exist_ok=True)
-    data = rows(30)
-    (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data[:12]))
-    pq.write_table(pa.Table.from_pylist(data[12:24]), folder / "b.parquet", row_group_size=5)
+    data = rows(n)
+    first, second = n * 2 // 5, n * 4 // 5
+    (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data[:first]))
+    pq.write_table(pa.Table.from_pylist(data[first:second]), folder / "b.parquet", row_group_size=5)
     with open(folder / "c.csv", "w", newline="") as f:
         w = csv.DictWriter(f, ["id", "text", "extra"])
         w.writeheader()
-        w.writerows(data[24:])
+        w.writerows(data[second:])
     return data
 
 

@@ -60,7 +60,8 @@ def test_dataset_in_dataset_out(cluster, base_folder):
 
 def test_killed_actor_is_restarted_output_complete(cluster, tmp_path, tiny_checkpoint):
     classifier = tiny_checkpoint("ModernBertForSequenceClassification", num_labels=3)
-    data = write_inputs(tmp_path / "in")
+    # enough batches that the surviving actor cannot finish them all before Ray has restarted the killed one
+    data = write_inputs(tmp_path / "in", n=300)
     out = tmp_path / "out"
     out.mkdir()
     killed: list[int] = []
@@ -84,7 +85,7 @@ def test_killed_actor_is_restarted_output_complete(cluster, tmp_path, tiny_check
     watcher.join()
     assert killed, "no actor ran a batch to be killed"
     table = pads.dataset(out).to_table()
-    assert summary["rows"] == 30 and sorted(table["id"].to_pylist()) == list(range(30))  # complete, no duplicate
+    assert summary["rows"] == 300 and sorted(table["id"].to_pylist()) == list(range(300))  # complete, no duplicate
     starts = sum(n["actors"] for n in summary["nodes"].values())
     assert starts >= 3  # two actors, and the one killed started again
     expected = pipeline("text-classification", model=str(classifier)).run([r["text"] for r in data])
