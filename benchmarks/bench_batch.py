@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", default="embed", choices=sorted(TASK_PIPELINES))
     p.add_argument("--model", default="modernbert-tiny")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of plain / local (default: 3)")
-    p.add_argument("--batch-tokens", type=int, default=16384)
+    p.add_argument("--batch-tokens", type=int, default=None, help="default: the engine's (4096 on a CPU)")
     p.add_argument("--threads", type=int, default=1, help="torch threads of the plain and local runs")
     p.add_argument("--no-ray", action="store_true", help="skip the ray engine")
     p.add_argument("--machines", type=int, nargs="+", default=[1, 2, 4, 8, 16])

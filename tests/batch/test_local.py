@@ -190,3 +190,15 @@ def test_runner_chunks_rows_of_similar_length_and_keeps_their_order(base_folder)
     expected = run(texts)
     np.testing.assert_allclose(np.asarray(columns["embedding"].to_pylist()), np.asarray(expected), atol=1e-5)
     assert _batch_rows("inputs[1] is empty", [4, 9, 2]) == "row 9 of the batch is empty"
+
+
+def test_batch_tokens_default_is_the_devices(base_folder, tmp_path):
+    """No batch_tokens: the device's default (4096 on a CPU, the measured best there); a given one is kept;
+    a bad one is refused before any model is loaded."""
+    from modernbert.batch.tasks import Runner
+    from modernbert.pipelines.base import DEFAULT_BATCH_TOKENS
+
+    assert Runner("embed", str(base_folder)).batch_tokens == DEFAULT_BATCH_TOKENS["cpu"] == 4096
+    assert Runner("embed", str(base_folder), batch_tokens=60).batch_tokens == 60
+    with pytest.raises(ValueError, match=r"batch_tokens=0 must be a positive integer"):
+        batch.run([tmp_path], "embed", base_folder, output=tmp_path / "out", batch_tokens=0)

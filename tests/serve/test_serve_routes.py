@@ -207,7 +207,9 @@ def test_fill_mask_and_embeddings_of_mlm(mlm_server):
     encoder = SentenceEncoder(mlm.model, fill.tokenizer, pooling="mean", normalize=True)
     r = mlm_server.post("/embed", {"inputs": TEXTS})
     close(r.json(), encoder.encode(TEXTS).tolist())
-    assert list(mlm_server.get("/info").json()["model_type"]) == ["masked_lm"]
+    info = mlm_server.get("/info").json()
+    # started without --max-batch-tokens, on a CPU: the CPU's default budget (the embed server's 200 was given)
+    assert list(info["model_type"]) == ["masked_lm"] and info["max_batch_tokens"] == 4096
 
 
 def test_embed_sparse_of_mlm(mlm_server):

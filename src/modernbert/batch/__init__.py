@@ -33,7 +33,7 @@ def run(
     output: str | os.PathLike | None = None,
     text_column: str = "text",
     id_column: str | None = None,
-    batch_tokens: int = 16384,
+    batch_tokens: int | None = None,
     dtype: str = "auto",
     device: str | None = None,
     engine: str = "local",
@@ -54,7 +54,8 @@ def run(
             there as Parquet and its summary returned).
         text_column: the column holding the texts. id_column: a column every input must have (checked before
             any work is done), e.g. to match results to their rows later.
-        batch_tokens: most real tokens per forward pass (a longer text runs alone).
+        batch_tokens: most real tokens per forward pass (a longer text runs alone); None: 4096 on a CPU, 16384
+            on CUDA.
         dtype: "auto" (the checkpoint's), "float32", "bfloat16" or "float16". device: local engine only.
         engine: "local" (this process, streaming) or "ray" (Ray Data, an actor pool).
         ray_address, actors, threads_per_actor: the Ray cluster to join (None: a running session, else a new
@@ -74,6 +75,8 @@ def run(
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
     for name, value in (("batch_tokens", batch_tokens), ("actors", actors), ("threads_per_actor", threads_per_actor)):
+        if name == "batch_tokens" and value is None:
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name}={value!r} must be a positive integer")
     model = os.fspath(model)
@@ -116,7 +119,7 @@ def _is_dataset(obj: Any) -> bool:
 
 
 def _run_dataset(ds: Any, spec: Task, task: str, model: str, output: Any, text_column: str, dtype: str,
-                 batch_tokens: int, actors: int, threads: int, address: str | None) -> Any:
+                 batch_tokens: int | None, actors: int, threads: int, address: str | None) -> Any:
     from ..hub import resolve_folder
     from .ray_engine import connect, predict
 

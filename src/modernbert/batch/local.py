@@ -64,7 +64,7 @@ def run_input(runner: Runner, item: Input, output: Path, text_column: str, *, re
 
 
 def run_local(items: list[Input], output: Path, *, task: str, model: str, text_column: str, dtype: str,
-              device: str | None, batch_tokens: int, progress: bool, stream: TextIO | None = None,
+              device: str | None, batch_tokens: int | None, progress: bool, stream: TextIO | None = None,
               read_rows: int = 1024, part_rows: int = 8192) -> dict[str, Any]:
     """Run every (pending) input with one pipeline loaded once; the totals."""
     from ..pipelines import Progress

@@ -43,7 +43,7 @@ class Predictor:
     every batch are logged (one JSON line per batch in `log_dir/<node>-<pid>.jsonl`, when a log_dir is given).
     """
 
-    def __init__(self, task: str, model: str, text_column: str, dtype: str = "auto", batch_tokens: int = 16384,
+    def __init__(self, task: str, model: str, text_column: str, dtype: str = "auto", batch_tokens: int | None = None,
                  threads: int = 1, log_dir: str | None = None) -> None:
         import ray
         import torch
@@ -95,7 +95,7 @@ def connect(address: str | None) -> tuple[Any, bool]:
     return ray, True
 
 
-def predict(ds: Any, *, task: str, model: str, text_column: str, dtype: str, batch_tokens: int, actors: int,
+def predict(ds: Any, *, task: str, model: str, text_column: str, dtype: str, batch_tokens: int | None, actors: int,
             threads_per_actor: int, batch_rows: int, log_dir: str | None) -> Any:
     """`ds` with the task's result columns appended: lazy, run by a pool of `actors` actors."""
     ray = import_ray()
@@ -116,7 +116,7 @@ def predict(ds: Any, *, task: str, model: str, text_column: str, dtype: str, bat
 
 
 def run_ray(items: list[Input], output: Path, *, task: str, model: str, text_column: str, dtype: str,
-            batch_tokens: int, actors: int, threads_per_actor: int, address: str | None,
+            batch_tokens: int | None, actors: int, threads_per_actor: int, address: str | None,
             batch_rows: int = 256) -> dict[str, Any]:
     """Run every (pending) input as one Ray Data job, then move each input's parts into place and mark it done.
 

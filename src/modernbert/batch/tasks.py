@@ -76,17 +76,19 @@ class Runner:
 
     Rows are sorted by length and run in chunks of at most `batch_tokens` real tokens (a longer text runs
     alone), each chunk one `Pipeline.run` call with batch_size set to its length: one packed forward pass per
-    chunk. Results come back in the rows' order.
+    chunk. Results come back in the rows' order. `batch_tokens=None` takes the device's default
+    (`pipelines.base.DEFAULT_BATCH_TOKENS`): smaller chunks stay in cache on a CPU, a GPU needs large ones to fill.
     """
 
     def __init__(self, task: str, model: str, *, dtype: str = "auto", device: str | None = None,
-                 batch_tokens: int = 16384) -> None:
+                 batch_tokens: int | None = None) -> None:
         from ..hub import resolve_folder
         from ..pipelines import pipeline
+        from ..pipelines.base import default_batch_tokens
 
         self.task = check_task(task)
-        self.batch_tokens = batch_tokens
         self.pipe = pipeline(self.task.pipeline, model=str(resolve_folder(model)), dtype=dtype, device=device)
+        self.batch_tokens = batch_tokens or default_batch_tokens(self.pipe.device)
         tok = self.pipe.tokenizer
         limit = getattr(getattr(self.pipe, "encoder", None), "max_seq_length", None)
         self.limit = limit or min(tok.model_max_length, self.pipe.model.config.max_position_embeddings)

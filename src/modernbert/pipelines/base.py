@@ -212,6 +212,16 @@ def as_list(inputs: Any, what: str = "text") -> list[Any]:
 
 # ----- devices and dtypes -----
 
+# most real tokens in one packed forward pass of a batch job or the server when none is given, per device type:
+# on a CPU smaller chunks stay in cache, a GPU needs large ones to fill (benchmarks/README.md)
+DEFAULT_BATCH_TOKENS = {"cpu": 4096, "cuda": 16384}
+
+
+def default_batch_tokens(device: torch.device | str) -> int:
+    """The batch-token budget of `device` when none is given (`DEFAULT_BATCH_TOKENS`; 16384 for other types)."""
+    return DEFAULT_BATCH_TOKENS.get(torch.device(device).type, 16384)
+
+
 
 def resolve_device(device: Any) -> torch.device | None:
     """None stays None; an int is a CUDA ordinal (-1 = CPU); a str or torch.device is used as given."""

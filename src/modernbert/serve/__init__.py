@@ -3,7 +3,7 @@ token-budget batching.
 
     from modernbert.serve import Settings, create_app, load
 
-    app = create_app(load("path/to/model"), Settings(max_batch_tokens=16384))   # then: uvicorn.run(app)
+    app = create_app(load("path/to/model"), Settings(max_batch_tokens=4096))   # then: uvicorn.run(app)
 
 Layout: `served` (what a model folder serves, each task over its pipeline's `Pipeline.run`), `batcher` (the
 inference worker that batches inputs of many requests by real tokens), `app` (the FastAPI routes), `fields`

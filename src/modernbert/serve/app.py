@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
+from ..pipelines.base import default_batch_tokens
 from . import fields as f
 from .batcher import Batcher, Job, RequestState, ShuttingDown
 from .errors import ApiError, overloaded, payload_too_large
@@ -49,7 +50,7 @@ NEEDS = {"embed": "an embedding model (a sentence-transformers folder, a bare en
 class Settings:
     """The server's options (the `modernbert serve` flags)."""
 
-    max_batch_tokens: int = 16384
+    max_batch_tokens: int | None = None  # None: the device's default (pipelines.base.DEFAULT_BATCH_TOKENS)
     max_batch_requests: int | None = None
     max_concurrent_requests: int = 512
     max_client_batch_size: int = 32
@@ -95,7 +96,8 @@ class Server:
     def __init__(self, served: Served, settings: Settings) -> None:
         self.served, self.settings = served, settings
         self.metrics = Metrics(lambda: self.batcher.queue_size())
-        self.batcher = Batcher(served.run, max_batch_tokens=settings.max_batch_tokens,
+        self.max_batch_tokens = settings.max_batch_tokens or default_batch_tokens(served.device)
+        self.batcher = Batcher(served.run, max_batch_tokens=self.max_batch_tokens,
                                max_batch_requests=settings.max_batch_requests, on_batch=self.metrics.on_batch)
         self.pool = ThreadPoolExecutor(settings.tokenization_workers, thread_name_prefix="modernbert-tokenize")
         self.in_flight = 0
@@ -603,7 +605,7 @@ async def info(server: Server, call: Call, body: dict[str, Any]) -> Any:
     return {"model_id": served.model_id, "model_sha": None, "model_dtype": served.dtype,
             "served_model_name": server.name, "model_type": model_type,
             "max_concurrent_requests": settings.max_concurrent_requests,
-            "max_input_length": served.max_input_length, "max_batch_tokens": settings.max_batch_tokens,
+            "max_input_length": served.max_input_length, "max_batch_tokens": server.max_batch_tokens,
             "max_batch_requests": settings.max_batch_requests,
             "max_client_batch_size": settings.max_client_batch_size, "auto_truncate": settings.auto_truncate,
             "tokenization_workers": settings.tokenization_workers, "version": __version__, "sha": None,

@@ -22,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", default="text", metavar="NAME", help="the column of texts (default: text)")
     p.add_argument("--id-column", default=None, metavar="NAME",
                    help="a column every input must have, checked before any work (kept, as every column is)")
-    p.add_argument("--batch-tokens", type=positive_int, default=16384, metavar="N",
-                   help="most real tokens per forward pass (default: 16384)")
+    p.add_argument("--batch-tokens", type=positive_int, default=None, metavar="N",
+                   help="most real tokens per forward pass (default: 4096 on a CPU, 16384 on CUDA)")
     p.add_argument("--dtype", default="auto", choices=DTYPES, metavar="DTYPE",
                    help="weights dtype: auto, float32, bfloat16 or float16 (default: auto)")
     p.add_argument("--device", default=None, help="torch device of the local engine (default: cuda if available)")

@@ -26,8 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weights dtype: auto (the checkpoint's), float32, bfloat16 or float16 (default: auto)")
     p.add_argument("--pooling", default=None, choices=("mean", "cls"),
                    help="pooling of the embeddings of a bare encoder or an MLM (default: the folder's, else mean)")
-    p.add_argument("--max-batch-tokens", type=positive_int, default=16384, metavar="N",
-                   help="most real tokens in one forward pass, over the inputs of every request (default: 16384)")
+    p.add_argument("--max-batch-tokens", type=positive_int, default=None, metavar="N",
+                   help="most real tokens in one forward pass, over the inputs of every request (default: 4096 on "
+                        "a CPU, 16384 on CUDA)")
     p.add_argument("--max-batch-requests", type=positive_int, default=None, metavar="N",
                    help="most inputs in one forward pass (default: no limit beyond --max-batch-tokens)")
     p.add_argument("--max-concurrent-requests", type=positive_int, default=512, metavar="N",
