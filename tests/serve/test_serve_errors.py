@@ -74,6 +74,8 @@ def test_unsupported_routes(embed_server, reranker_server, qa_server):
 def test_other_routes_fields(embed_server, reranker_server, mlm_server, qa_server):
     _error(mlm_server.post("/fill-mask", {"inputs": "no mask here"}), 422, "Validation", "`inputs[0]`", "[MASK]")
     _error(mlm_server.post("/fill-mask", {"inputs": "a [MASK]", "top_k": "3"}), 422, "Validation", "`top_k`")
+    late = {"inputs": ["a [MASK]", words(1100, 1) + " [MASK]."], "truncate": True}  # the cut would lose the mask
+    _error(mlm_server.post("/fill-mask", late), 422, "Tokenizer", "input 1 has no [MASK] in its first 1024 tokens")
     _error(qa_server.post("/question-answering", {"inputs": {"question": "q"}}), 422, "Validation", "`context`")
     _error(qa_server.post("/question-answering", {"inputs": [{"question": "", "context": "c"}]}), 400, "Empty",
            "`inputs[0].question`")

@@ -76,3 +76,38 @@ def test_classifier_is_tokenized_once_and_cut_as_the_tokenizer_cuts(tiny_checkpo
           [r[0]["score"] for r in fresh.run(items[:2])])
     with pytest.raises(ValueError, match="text pair"):
         fresh.run([["a", "b"]])
+
+
+def test_fill_mask_is_tokenized_once_and_a_cut_that_loses_every_mask_is_refused(tiny_checkpoint):
+    """/fill-mask hands the pipeline the ids it counted, cut as the tokenizer's truncation cuts them; the
+    pipeline's own pre-tokenized entry point gives the text path's answers."""
+    from modernbert.model import ModernBertForMaskedLM
+    from modernbert.pipelines import FillMaskPipeline
+    from modernbert.serve import served
+
+    folder = tiny_checkpoint("ModernBertForMaskedLM")
+    model = served.load(str(folder), device="cpu")
+    task, tok = model.tasks["fill"], model.tokenizer
+    limit, mask = task.max_length, tok.mask_token
+    long = f"The {mask} of " + words(limit + 40, 3)
+    items = ["The capital of France is [MASK].".replace("[MASK]", mask), long, f"{mask} and {mask} too"]
+    options = {"top_k": 3, "truncate": True}
+    encoded = task.tokenize(items, options)
+    assert [e.cut(limit) for e in encoded] == tok(items, truncation=True, max_length=limit)["input_ids"]
+    assert [len(e.ids) for e in encoded] == task.count(items, options)
+
+    fresh = FillMaskPipeline(ModernBertForMaskedLM.from_pretrained(folder), tok)
+    expected = fresh.run(items, top_k=3, tokenizer_kwargs={"truncation": True, "max_length": limit})
+    got = task.run([e.cut(limit) for e in encoded], options)
+    assert [[[c["token"] for c in m] for m in r] for r in got] == [[[c["token"] for c in m] for m in r]
+                                                                    for r in expected]
+    assert [[[c["sequence"] for c in m] for m in r] for r in got] == [[[c["sequence"] for c in m] for m in r]
+                                                                       for r in expected]
+    close([[[c["score"] for c in m] for m in r] for r in got], [[[c["score"] for c in m] for m in r]
+                                                                 for r in expected])
+    with pytest.raises(ValueError, match=r"no mask token .* found in inputs\[0\]"):
+        fresh.run([tok(["no mask here"])["input_ids"][0]])
+    late = words(limit + 40, 4) + f" {mask}."
+    with pytest.raises(ValueError, match=rf"input 1 has no .* in its first {limit} tokens"):
+        task.tokenize([items[0], late], options)
+    assert len(task.tokenize([late], {**options, "truncate": False})[0].ids) > limit  # uncut: refused by count

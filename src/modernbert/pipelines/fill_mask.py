@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..model import ModernBertForMaskedLM
-from .base import Batch, Pipeline, as_text_list, check_texts, input_name
+from .base import Batch, Pipeline, as_text_list, check_texts, input_name, token_ids
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +92,11 @@ class FillMaskPipeline(Pipeline):
             raise ValueError(f"none of the targets {targets!r} maps to a token; pass at least one usable target")
         return np.array(ids)
 
-    def run(self, inputs: list[str], **options: Any) -> list[list[list[FillMaskCandidate]]]:
+    def run(self, inputs: list[str] | list[list[int]], **options: Any) -> list[list[list[FillMaskCandidate]]]:
         """Fill the masks of each text: per text, one list of candidates per mask, in the order of the masks.
+
+        `inputs` may also be token ids, every input a list of ints with its special tokens (as the server hands
+        them on after tokenizing once); they run as given, and `tokenizer_kwargs` does not apply.
 
         Per-input shape: `[[{"score": float, "token": int, "token_str": str, "sequence": str}, ...], ...]`, a list
         per mask even when the text has one mask; top_k candidates per mask, best first. `sequence` follows
@@ -118,17 +121,21 @@ class FillMaskPipeline(Pipeline):
         target_ids: np.ndarray | None = options.get("target_ids")
         if target_ids is not None and target_ids.shape[0] < top_k:
             top_k = target_ids.shape[0]
-        texts = check_texts(items, single)
         tok = self.tokenizer
         mask_id = tok.mask_token_id
-        encoded = tok(texts, return_attention_mask=False, **options.get("tokenizer_kwargs", {}))
-        sequences: list[list[int]] = encoded["input_ids"]
+        given = token_ids(items)  # already tokenized (special tokens included): run as given
+        if given is not None:
+            sequences: list[list[int]] = given
+        else:
+            texts = check_texts(items, single)
+            sequences = tok(texts, return_attention_mask=False, **options.get("tokenizer_kwargs", {}))["input_ids"]
         positions: list[list[int]] = []
         for i, ids in enumerate(sequences):
             pos = [j for j, t in enumerate(ids) if t == mask_id]
             if not pos:
+                text = tok.decode(ids) if given is not None else texts[i]
                 raise ValueError(
-                    f"no mask token {tok.mask_token} found in {input_name(i, single)} ({texts[i]!r:.80}); fill-mask "
+                    f"no mask token {tok.mask_token} found in {input_name(i, single)} ({text!r:.80}); fill-mask "
                     f"predicts the token at each {tok.mask_token}: put one where the missing word goes, e.g. "
                     f"'The capital of France is {tok.mask_token}.'"
                 )

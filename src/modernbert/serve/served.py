@@ -210,6 +210,9 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
             return [len(ids) for ids in untruncated(inputs)]
         return count
 
+    def tokenize_plain(items: list[str | list[int]], options: dict[str, Any]) -> list[Tokens]:
+        return tokens_of([i for i in items if isinstance(i, str)], [i if isinstance(i, list) else None for i in items])
+
     if encoder is not None:
         embed = SentenceEmbeddingPipeline(encoder)
         features = FeatureExtractionPipeline(net, tok)
@@ -228,10 +231,6 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
             return embed.run(items, batch_size=len(items), normalize_embeddings=options["normalize"],
                              prompt_name=options.get("prompt_name"))
 
-        def tokenize_plain(items: list[str | list[int]], options: dict[str, Any]) -> list[Tokens]:
-            return tokens_of([i for i in items if isinstance(i, str)],
-                             [i if isinstance(i, list) else None for i in items])
-
         def run_features(items: list[list[int]], options: dict[str, Any]) -> list[Any]:
             return features.run(items, batch_size=len(items))
 
@@ -241,11 +240,19 @@ def load(model: str, *, device: str | None = None, dtype: str = "auto", pooling:
     if architecture == "ModernBertForMaskedLM":
         fill = FillMaskPipeline(head, tok)
 
-        def run_fill(items: list[str], options: dict[str, Any]) -> list[Any]:
-            cut = {"tokenizer_kwargs": {"truncation": True, "max_length": limit}} if options["truncate"] else {}
-            return fill.run(items, batch_size=len(items), top_k=options["top_k"], **cut)
+        def run_fill(items: list[list[int]], options: dict[str, Any]) -> list[Any]:
+            return fill.run(items, batch_size=len(items), top_k=options["top_k"])
 
-        tasks["fill"] = Task(counter(), run_fill, limit)
+        def tokenize_fill(items: list[str], options: dict[str, Any]) -> list[Tokens]:
+            encoded = tokenize_plain(items, options)
+            for k, e in enumerate(encoded):
+                if options["truncate"] and len(e.ids) > limit and tok.mask_token_id not in e.cut(limit):
+                    raise ValueError(f"input {k} has no {tok.mask_token} in its first {limit} tokens (the model's "
+                                     "maximum), so cutting it would leave nothing to fill: shorten the text before "
+                                     "its mask")
+            return encoded
+
+        tasks["fill"] = Task(counter(), run_fill, limit, tokenize_fill)
         tasks["sparse"] = Task(counter(), lambda items, options: splade(head, items), limit, tokenize_plain)
     elif architecture == "ModernBertForSequenceClassification":
         classify = TextClassificationPipeline(head, tok)
