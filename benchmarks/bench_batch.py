@@ -44,10 +44,16 @@ def corpus_texts(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     texts = []
     for _ in range(n):
-        words = rng.choice(units).split()
+        # a unit is often shorter than the length drawn (a WordNet unit is ~60 words): read on into the next ones
         length = int(round(3 * (400 / 3) ** rng.random()))
-        start = rng.randrange(max(1, len(words) - length + 1))
-        texts.append(" ".join(words[start:start + length]))
+        i = rng.randrange(len(units))
+        words = units[i].split()
+        start = rng.randrange(len(words))
+        words = words[start:]
+        while len(words) < length:
+            i = (i + 1) % len(units)
+            words += units[i].split()
+        texts.append(" ".join(words[:length]))
     return texts
 
 
