@@ -88,7 +88,7 @@ class Runner:
 
         self.task = check_task(task)
         self.pipe = pipeline(self.task.pipeline, model=str(resolve_folder(model)), dtype=dtype, device=device)
-        self.batch_tokens = batch_tokens or default_batch_tokens(self.pipe.device)
+        self.batch_tokens = default_batch_tokens(self.pipe.device) if batch_tokens is None else batch_tokens
         tok = self.pipe.tokenizer
         limit = getattr(getattr(self.pipe, "encoder", None), "max_seq_length", None)
         self.limit = limit or min(tok.model_max_length, self.pipe.model.config.max_position_embeddings)

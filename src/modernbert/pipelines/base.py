@@ -222,7 +222,6 @@ def default_batch_tokens(device: torch.device | str) -> int:
     return DEFAULT_BATCH_TOKENS.get(torch.device(device).type, 16384)
 
 
-
 def resolve_device(device: Any) -> torch.device | None:
     """None stays None; an int is a CUDA ordinal (-1 = CPU); a str or torch.device is used as given."""
     if device is None:

@@ -96,7 +96,8 @@ class Server:
     def __init__(self, served: Served, settings: Settings) -> None:
         self.served, self.settings = served, settings
         self.metrics = Metrics(lambda: self.batcher.queue_size())
-        self.max_batch_tokens = settings.max_batch_tokens or default_batch_tokens(served.device)
+        self.max_batch_tokens = (default_batch_tokens(served.device) if settings.max_batch_tokens is None
+                                 else settings.max_batch_tokens)
         self.batcher = Batcher(served.run, max_batch_tokens=self.max_batch_tokens,
                                max_batch_requests=settings.max_batch_requests, on_batch=self.metrics.on_batch)
         self.pool = ThreadPoolExecutor(settings.tokenization_workers, thread_name_prefix="modernbert-tokenize")
