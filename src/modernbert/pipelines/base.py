@@ -218,8 +218,9 @@ DEFAULT_BATCH_TOKENS = {"cpu": 4096, "cuda": 16384}
 
 
 def default_batch_tokens(device: torch.device | str) -> int:
-    """The batch-token budget of `device` when none is given (`DEFAULT_BATCH_TOKENS`; 16384 for other types)."""
-    return DEFAULT_BATCH_TOKENS.get(torch.device(device).type, 16384)
+    """The batch-token budget of `device` when none is given (`DEFAULT_BATCH_TOKENS`; other accelerators get
+    CUDA's)."""
+    return DEFAULT_BATCH_TOKENS.get(torch.device(device).type, DEFAULT_BATCH_TOKENS["cuda"])
 
 
 def resolve_device(device: Any) -> torch.device | None:
