@@ -76,7 +76,7 @@ LICENCES = {
 }
 # Examples per split (train, validation, test): small enough for a few minutes of tiny-model training on 2 cores.
 SIZES = {"lexclass": (4000, 500, 1000), "pydoc-xref": (2500, 400, 600), "define": (4000, 300, 500),
-         "cloze": (2000, 300, 500), "sense-embed": (5000, 500, 1000), "sense-rerank": (1200, 200, 400)}
+         "cloze": (2000, 300, 500), "sense-embed": (36000, 500, 1000), "sense-rerank": (1200, 200, 400)}
 SPLITS = ("train", "validation", "test")
 BLANK = "___"
 ENTRIES = 3  # dictionary entries in a question-answering context
@@ -284,7 +284,10 @@ def task_sense_embed(synsets: list[Synset], limit: int | None) -> dict[str, list
             continue
         definition = without_lemmas(s.definition, s.lemmas)
         if len(definition.split()) >= 3:
-            q.rows[split].append({"anchor": s.examples[0], "positive": definition})
+            # Training takes every example sentence of a synset; validation and test one per synset.
+            for example in s.examples if split == "train" else s.examples[:1]:
+                if not q.full(split):
+                    q.rows[split].append({"anchor": example, "positive": definition})
     return q.rows
 
 
