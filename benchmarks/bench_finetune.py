@@ -71,8 +71,12 @@ def run_ours(args: argparse.Namespace, seed: int, train: Path, validation: Path,
                      batch_tokens=args.batch_size * args.max_length, max_length=args.max_length, seed=seed,
                      bf16=dtype == "bf16", eval_every=0, log_every=10 ** 9, save_total_limit=1,
                      num_threads=torch.get_num_threads(), quiet=True)
-    return {"tokens": m["tokens_seen"], "seconds": m["train_runtime"],
-            "accuracy": m["eval_accuracy"], "f1": m["eval_f1"], "steps": m["step"]}
+    # The last model, as the Trainer's side reports: m["eval_*"] are the best evaluation's, a selection over epochs.
+    last = m["evals"][-1]
+    if last["step"] != m["step"]:
+        raise RuntimeError(f"the last evaluation is at step {last['step']}, not the last step {m['step']}")
+    return {"tokens": m["tokens_seen"], "seconds": m["train_runtime"], "accuracy": last["eval_accuracy"],
+            "f1": last["eval_f1"], "best_accuracy": m["eval_accuracy"], "steps": m["step"]}
 
 
 def run_trainer(args: argparse.Namespace, seed: int, train_rows: list[dict], val_rows: list[dict],
@@ -180,6 +184,10 @@ def main() -> None:
             raise SystemExit(f"{f} not found: build it with python scripts/build_task_data.py --out data/tasks")
     train_rows, val_rows = read_rows(train, args.train_rows), read_rows(validation, args.validation_rows)
     labels = label_space(train_rows)
+    unseen = [r for r in val_rows if r["label"] not in set(labels)]
+    if unseen:  # a few training rows (--quick, --train-rows) may not cover every class
+        log(f"left out {len(unseen)} validation rows whose label is not in the training rows")
+        val_rows = [r for r in val_rows if r["label"] in set(labels)]
     with tempfile.TemporaryDirectory() as tmp:  # both sides read exactly the rows used
         train_f, val_f = Path(tmp) / "train.jsonl", Path(tmp) / "validation.jsonl"
         train_f.write_text("".join(json.dumps(r) + "\n" for r in train_rows))

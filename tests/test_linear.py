@@ -14,7 +14,8 @@ pytestmark = pytest.mark.skipif(not M._onednn_available(), reason="this torch bu
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Counts the products that went through oneDNN."""
+    """Counts the products that went through oneDNN (chosen explicitly: "auto" takes MKL on Intel CPUs)."""
+    monkeypatch.setattr(M, "CPU_FP32_GEMM", "onednn")
     seen = []
     real = M._onednn_linear
 

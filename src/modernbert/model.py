@@ -61,14 +61,30 @@ class _Init:
 
 
 # The library that runs fp32 GEMMs on CPU: "onednn" (torch's mkldnn linear, the library torch's bf16
-# matmuls and inductor's frozen graphs use) or "mkl" (F.linear, torch's default fp32 path).
-CPU_FP32_GEMM: Literal["onednn", "mkl"] = "onednn"
+# matmuls and inductor's frozen graphs use), "mkl" (F.linear, torch's default fp32 path), or "auto": MKL on
+# Intel CPUs, oneDNN on the others (MKL's sgemm is the slower library on AMD's; benchmarks/README.md).
+CPU_FP32_GEMM: Literal["auto", "onednn", "mkl"] = "auto"
+
+
+def fp32_gemm_library() -> Literal["onednn", "mkl"]:
+    """The library fp32 CPU products go through: `CPU_FP32_GEMM`, with "auto" resolved for this CPU."""
+    return _auto_fp32_gemm() if CPU_FP32_GEMM == "auto" else CPU_FP32_GEMM
+
+
+@functools.cache
+def _auto_fp32_gemm() -> Literal["onednn", "mkl"]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            intel = any(line.startswith("vendor_id") and "GenuineIntel" in line for line in f)
+    except OSError:
+        intel = False
+    return "mkl" if intel else "onednn"
 
 
 def _onednn_fp32(x: Tensor, weight: Tensor) -> bool:
     """Whether this product goes through oneDNN: fp32 on CPU, no autocast, not traced or compiled."""
     return (
-        CPU_FP32_GEMM == "onednn"
+        fp32_gemm_library() == "onednn"
         and x.dtype is torch.float32
         and weight.dtype is torch.float32
         and x.device.type == "cpu"
@@ -112,9 +128,9 @@ class _OneDnnLinear(torch.autograd.Function):
 
 
 class Linear(nn.Linear):
-    """nn.Linear (its parameters, state dict and hooks) whose fp32 CPU GEMMs run through oneDNN on the weight
-    as it is (`CPU_FP32_GEMM`), in inference and in training; autocast, tracing and other devices take
-    F.linear."""
+    """nn.Linear (its parameters, state dict and hooks) whose fp32 CPU GEMMs run through the CPU's faster
+    library (`CPU_FP32_GEMM`: oneDNN on the weight as it is, or MKL on Intel CPUs), in inference and in
+    training; autocast, tracing and other devices take F.linear."""
 
     def forward(self, x: Tensor) -> Tensor:
         if not _onednn_fp32(x, self.weight):
