@@ -110,3 +110,17 @@ def test_model_outputs_and_gradients_equal_with_either_library(monkeypatch):
     torch.testing.assert_close(logits, logits_mkl, rtol=1e-5, atol=1e-5)
     for g, g_mkl in zip(grads, grads_mkl):
         torch.testing.assert_close(g, g_mkl, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("vendor, library", [("GenuineIntel", "mkl"), ("AuthenticAMD", "onednn"), (None, "onednn")])
+def test_auto_takes_mkl_on_intel_and_onednn_elsewhere(tmp_path, vendor, library):
+    cpuinfo = tmp_path / "cpuinfo"
+    if vendor is not None:
+        cpuinfo.write_text(f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: fpu avx512f\n")
+    assert M._auto_fp32_gemm(str(cpuinfo)) == library
+
+
+def test_an_explicit_library_overrides_auto(monkeypatch):
+    for library in ("onednn", "mkl"):
+        monkeypatch.setattr(M, "CPU_FP32_GEMM", library)
+        assert M.fp32_gemm_library() == library

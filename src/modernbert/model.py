@@ -72,9 +72,9 @@ def fp32_gemm_library() -> Literal["onednn", "mkl"]:
 
 
 @functools.cache
-def _auto_fp32_gemm() -> Literal["onednn", "mkl"]:
+def _auto_fp32_gemm(cpuinfo: str = "/proc/cpuinfo") -> Literal["onednn", "mkl"]:
     try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
             intel = any(line.startswith("vendor_id") and "GenuineIntel" in line for line in f)
     except OSError:
         intel = False
