@@ -83,15 +83,15 @@ def _auto_fp32_gemm(cpuinfo: str = "/proc/cpuinfo") -> Literal["onednn", "mkl"]:
 
 def _onednn_fp32(x: Tensor, weight: Tensor) -> bool:
     """Whether this product goes through oneDNN: fp32 on CPU, no autocast, not traced or compiled."""
-    return (
-        fp32_gemm_library() == "onednn"
-        and x.dtype is torch.float32
+    return (  # the library last: compiled and traced graphs never reach its lookup
+        x.dtype is torch.float32
         and weight.dtype is torch.float32
         and x.device.type == "cpu"
         and not torch.is_autocast_enabled("cpu")
         and not torch.compiler.is_compiling()
         and not torch.compiler.is_exporting()
         and not torch.jit.is_tracing()
+        and fp32_gemm_library() == "onednn"
         and _onednn_available()
     )
 
