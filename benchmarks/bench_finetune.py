@@ -184,10 +184,11 @@ def main() -> None:
             raise SystemExit(f"{f} not found: build it with python scripts/build_task_data.py --out data/tasks")
     train_rows, val_rows = read_rows(train, args.train_rows), read_rows(validation, args.validation_rows)
     labels = label_space(train_rows)
-    unseen = [r for r in val_rows if r["label"] not in set(labels)]
-    if unseen:  # a few training rows (--quick, --train-rows) may not cover every class
-        log(f"left out {len(unseen)} validation rows whose label is not in the training rows")
-        val_rows = [r for r in val_rows if r["label"] in set(labels)]
+    known = set(labels)
+    kept = [r for r in val_rows if r["label"] in known]
+    if len(kept) < len(val_rows):  # a few training rows (--quick, --train-rows) may not cover every class
+        log(f"left out {len(val_rows) - len(kept)} validation rows whose label is not in the training rows")
+    val_rows = kept
     with tempfile.TemporaryDirectory() as tmp:  # both sides read exactly the rows used
         train_f, val_f = Path(tmp) / "train.jsonl", Path(tmp) / "validation.jsonl"
         train_f.write_text("".join(json.dumps(r) + "\n" for r in train_rows))
