@@ -121,3 +121,70 @@ def test_reranker_relevance_must_be_in_0_1(base, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert f"{train}, line 2, column 'label': relevance 3.0; expected a relevance in [0, 1]" in err
+
+
+def test_listwise_loss_by_hand():
+    from types import SimpleNamespace
+
+    from modernbert.training.finetune_pairs import Reranker
+
+    task = SimpleNamespace(listwise=True)
+    logits = torch.tensor([[2.0], [0.0], [1.0], [0.5], [-0.5]], requires_grad=True)  # a query of 3, one of 2
+    labels = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, -1.0]])
+    loss = Reranker.loss_sum(task, logits, labels)
+    first, second = torch.log_softmax(torch.tensor([2.0, 0.0, 1.0]), 0), torch.log_softmax(torch.tensor([0.5, -0.5]), 0)
+    want = -(first[1] + second[0])
+    assert float(loss.detach()) == pytest.approx(float(want), rel=1e-6)
+    loss.backward()
+    assert torch.isfinite(logits.grad).all() and float(logits.grad.sum()) == pytest.approx(0.0, abs=1e-6)
+    # graded relevances are normalised per query; a query without a relevant passage adds nothing
+    soft = Reranker.loss_sum(task, logits.detach()[:3], torch.tensor([[0.5, 0.5, 0.0]]))
+    assert float(soft) == pytest.approx(-0.5 * float(torch.log_softmax(torch.tensor([2.0, 0.0, 1.0]), 0)[:2].sum()))
+    assert float(Reranker.loss_sum(task, logits.detach()[3:], torch.tensor([[0.0, 0.0]]))) == 0.0
+    assert Reranker.count(task, torch.tensor([[0.0, 1.0], [0.0, 0.0], [1.0, -1.0]])) == 2
+
+
+def test_listwise_reranker_trains_and_predicts_each_row(base, tmp_path):
+    rng = random.Random(2)
+    rows = []
+    for i, topic in enumerate(list(TOPICS) * 4):
+        others = [t for t in TOPICS if t != topic]
+        query = f"{topic} {i}"
+        rows += [{"query": query, "passage": _text(rng, topic), "label": 1}]
+        rows += [{"query": query, "passage": _text(rng, t), "label": 0} for t in rng.sample(others, rng.randint(1, 3))]
+    rng.shuffle(rows)  # a query's rows need not be next to each other
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    test = [{"query": r["query"], "passage": r["passage"]} for r in rows[:12]]
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test))
+    out = tmp_path / "rr"
+    m = finetune(task="reranker", model=str(base), train=str(tmp_path / "train.jsonl"), reranker_loss="listwise",
+                 validation=str(tmp_path / "train.jsonl"), test=str(tmp_path / "test.jsonl"), output=str(out),
+                 learning_rate=3e-3, batch_tokens=160, epochs=3, num_threads=1, quiet=True,
+                 metric_for_best="eval_loss")
+    assert m["evals"][-1]["eval_loss"] < m["evals"][0]["eval_loss"]
+    assert {"eval_mrr@10", "eval_recall@1"} <= m.keys() and "eval_accuracy" not in m
+    start = json.loads((out / "trainer_log.jsonl").read_text().splitlines()[0])
+    assert start["train_examples"] == 16  # one example per query
+
+    from modernbert import AutoTokenizer, ModernBertForSequenceClassification
+
+    got = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
+    assert [p["index"] for p in got] == list(range(len(test)))
+    tok = AutoTokenizer.from_pretrained(str(out))
+    model = ModernBertForSequenceClassification.from_pretrained(str(out)).eval()
+    enc = tok([r["query"] for r in test], [r["passage"] for r in test], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        want = torch.sigmoid(model(**enc).logits.squeeze(-1))
+    torch.testing.assert_close(torch.tensor([p["score"] for p in got]), want, atol=1e-5, rtol=1e-5)
+
+
+def test_reranker_loss_is_for_the_reranker(base, tmp_path, capsys):
+    from modernbert.cli import main
+
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"text": "a b", "label": "x"}) + "\n")
+    code = main(["finetune", "text-classification", "--model", str(base), "--train", str(train), "--output",
+                 str(tmp_path / "out"), "--reranker-loss", "listwise", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "reranker_loss='listwise' is for the reranker task, not 'text-classification'" in err

@@ -11,7 +11,7 @@
 * ``token-classification``: word-level tags from CoNLL or JSONL, as run_ner.py (see `finetune_ner`);
 * ``sentence-embedding``: (anchor, positive[, negative]) texts, in-batch negatives with scale 20, exported as a
   sentence-transformers folder; ``reranker``: a cross-encoder on (query, passage, relevance) rows, binary
-  cross-entropy (see `finetune_pairs`);
+  cross-entropy, or with ``reranker_loss="listwise"`` a softmax over each query's passages (see `finetune_pairs`);
 * ``question-answering``: SQuAD JSON or rows, long contexts in overlapping windows, unanswerable questions as
   SQuAD v2, as run_qa.py (see `finetune_qa`);
 * ``multiple-choice``: SWAG-style rows or a list of choices per row, as run_swag.py (see `finetune_choice`).
@@ -53,7 +53,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +70,7 @@ from .threads import choose_threads
 
 CHECKPOINT_FORMAT = 1
 SCHEDULERS = ("linear", "cosine", "constant", "wsd")
+RERANKER_LOSSES = ("bce", "listwise")
 PREDICTIONS_FILE = "test_predictions.jsonl"
 LOG_FILE = "trainer_log.jsonl"
 TENSORBOARD_DIR = "tensorboard"
@@ -129,6 +130,7 @@ class FinetuneConfig:
     num_threads: int | None = None
     ignore_mismatched_sizes: bool = False
     label_all_tokens: bool = False  # token-classification: every sub-token of a word carries its tag
+    reranker_loss: Literal["bce", "listwise"] = "bce"  # reranker: per pair, or over each query's passages
     tensorboard: bool = False  # also log to output/tensorboard (needs the tensorboard package)
     quiet: bool = False
 
@@ -171,6 +173,11 @@ class FinetuneConfig:
             raise ValueError(f"max_grad_norm={self.max_grad_norm} must be positive (or None: no clipping)")
         if self.problem_type is not None and self.problem_type not in fd.PROBLEM_TYPES:
             raise ValueError(f"problem_type={self.problem_type!r} must be one of {', '.join(fd.PROBLEM_TYPES)}")
+        if self.reranker_loss not in RERANKER_LOSSES:
+            raise ValueError(f"reranker_loss={self.reranker_loss!r} must be one of {', '.join(RERANKER_LOSSES)}")
+        if self.reranker_loss != "bce" and self.task != "reranker":
+            raise ValueError(f"reranker_loss={self.reranker_loss!r} is for the reranker task, not {self.task!r}; "
+                             "leave --reranker-loss out")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"device={self.device!r} must be 'cpu', 'cuda' or 'cuda:N'")
         if self.device != "cpu" and not torch.cuda.is_available():
@@ -452,7 +459,7 @@ def _describe_data(data: Any) -> str | None:
 _RESUME_FIXED = ("task", "text_column", "text_pair_column", "label_column", "problem_type", "max_length", "epochs",
                  "max_steps", "learning_rate", "weight_decay", "warmup", "scheduler", "decay", "adam_beta1",
                  "adam_beta2", "adam_eps", "max_grad_norm", "batch_tokens", "batch_size", "gradient_accumulation",
-                 "bf16", "seed", "label_all_tokens", "negative_column")
+                 "bf16", "seed", "label_all_tokens", "negative_column", "reranker_loss")
 
 
 class _Run:
@@ -947,6 +954,10 @@ def build_arg_parser(prog: str | None = None, parser_class: type = argparse.Argu
                    "of labels differs from the checkpoint's")
     g.add_argument("--label-all-tokens", action="store_true", help="token-classification: every sub-token of a "
                    "word learns its tag (B-X becomes I-X after the first), not only the first")
+    g.add_argument("--reranker-loss", choices=RERANKER_LOSSES, default=d.reranker_loss,
+                   help="reranker: bce, binary cross-entropy on each (query, passage) pair; or listwise, the "
+                   "cross-entropy of the softmax over all the passages of a query against its relevances "
+                   "(the rows of one query text form one example; default: %(default)s)")
     g.add_argument("--tensorboard", action="store_true", help="also log the training and evaluation records to "
                    "OUTPUT/tensorboard (needs tensorboard: pip install 'modernbert[tensorboard]')")
     g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

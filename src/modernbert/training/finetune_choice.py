@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from . import finetune_data as fd
 from .finetune import Task
-from .finetune_pairs import PairSplit
+from .finetune_pairs import PairSplit, pack_groups
 
 _ENDING = re.compile(r"^ending(\d+)$")
 
@@ -108,9 +108,7 @@ class MultipleChoice(Task):
 
     def pack(self, split: PairSplit, index: list[int]) -> fd.Packed:
         """The choices of each example, one after another."""
-        seqs = [choice for i in index for choice in split.ids[i]]
-        packed = fd.pack(seqs, range(len(seqs)))
-        return fd.Packed(torch.tensor(list(index)), packed.input_ids, packed.cu_seqlens, packed.max_seqlen)
+        return pack_groups(split.ids, index)
 
     def forward(self, model: torch.nn.Module, batch: fd.Packed, device: torch.device) -> torch.Tensor:
         """Scores (examples, choices): the multiple-choice head on the pooled packed sequences."""

@@ -379,6 +379,7 @@ class Packed:
     input_ids: torch.Tensor  # (tokens,)
     cu_seqlens: torch.Tensor  # (sequences + 1,) int32
     max_seqlen: int
+    group_sizes: list[int] | None = None  # sequences per example, for tasks whose examples pack several
 
     @property
     def num_tokens(self) -> int:

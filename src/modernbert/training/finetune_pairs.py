@@ -9,7 +9,11 @@
   `modernbert.pipelines.SentenceEncoder` and sentence-transformers load.
 - `reranker`: a cross-encoder: rows of (query, passage, label): `query` and `passage` when present, else the
   first two columns that are not the label; labels are relevances in [0, 1]; sequence classification with one
-  output and binary cross-entropy.
+  output. The loss is binary cross-entropy on each pair (`reranker_loss="bce"`), or listwise
+  (`reranker_loss="listwise"`): the rows of one query text form one example, and its loss is the cross-entropy
+  of the softmax of its passages' scores against its relevances, normalised to sum to 1 (sentence-transformers'
+  CrossEntropyLoss of a query with its candidates, for one relevant passage). A listwise score is shift-free:
+  it ranks a query's passages, but its sigmoid is no calibrated probability.
 
 Both evaluate retrieval: `eval_mrr@10`, `eval_recall@1` and `eval_recall@10` (every validation anchor against
 every validation positive and negative; for the reranker, the passages of each query ranked by their scores).
@@ -204,7 +208,7 @@ class SentenceEmbedding(Task):
 
 
 class Reranker(Task):
-    """A cross-encoder scoring (query, passage) pairs: one logit, binary cross-entropy."""
+    """A cross-encoder scoring (query, passage) pairs: one logit, binary cross-entropy or listwise."""
 
     name = "reranker"
     architecture = "ModernBertForSequenceClassification"
@@ -213,6 +217,7 @@ class Reranker(Task):
 
     def __init__(self, cfg: Any, tokenizer: Any, max_length: int) -> None:
         self.cfg, self.tokenizer, self.max_length = cfg, tokenizer, max_length
+        self.listwise = getattr(cfg, "reranker_loss", "bce") == "listwise"
         self.label_column = cfg.label_column or "label"
         train = fd.read_rows(cfg.train, "train data")
         if self.label_column not in train.columns:
@@ -228,7 +233,7 @@ class Reranker(Task):
         self.test = None if cfg.test is None else self._split(fd.read_rows(cfg.test, "test data"),
                                                               need_labels=False)
 
-    def _split(self, rows: fd.Rows, need_labels: bool = True) -> Split:
+    def _split(self, rows: fd.Rows, need_labels: bool = True) -> Split | QueryGroups:
         queries = fd.texts(rows, self.query, "--text-column")
         passages = fd.texts(rows, self.passage, "--text-pair-column")
         enc = self.tokenizer(queries, passages, truncation=True, max_length=self.max_length)
@@ -239,7 +244,10 @@ class Reranker(Task):
                 if not 0.0 <= v <= 1.0:
                     raise fd.DataError(f"{src.where(self.label_column)}: relevance {v}; expected a relevance in "
                                        "[0, 1] (1: the passage answers the query)")
-        split = Split(rows, [list(x) for x in enc["input_ids"]], labels)
+        ids = [list(x) for x in enc["input_ids"]]
+        if self.listwise:
+            return QueryGroups.of(rows, queries, ids, labels)
+        split = Split(rows, ids, labels)
         split.queries = queries  # type: ignore[attr-defined]
         return split
 
@@ -250,32 +258,104 @@ class Reranker(Task):
         return self.model_class().from_pretrained(
             str(folder), dtype=torch.float32, ignore_mismatched_sizes=self.cfg.ignore_mismatched_sizes, num_labels=1)
 
+    def pack(self, split: Split | QueryGroups, index: list[int]) -> fd.Packed:
+        """One sequence per pair; listwise, the pairs of each query one after another."""
+        return pack_groups(split.ids, index) if self.listwise else super().pack(split, index)
+
     def outputs(self, logits: torch.Tensor, batch: fd.Packed) -> list[torch.Tensor]:
-        return list(logits.float().cpu().squeeze(-1))
+        """A score per pair; listwise, the scores (passages,) of each query."""
+        scores = logits.float().cpu().reshape(-1)
+        return list(scores.split(batch.group_sizes)) if self.listwise else list(scores)
+
+    def count(self, labels: torch.Tensor) -> int:
+        """Listwise, the loss is averaged over the queries with a relevant passage (the others have none)."""
+        return int((labels.clamp(min=0).sum(-1) > 0).sum()) if self.listwise else int(labels.shape[0])
 
     def loss_sum(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(logits.float().reshape(-1), labels, reduction="sum")
+        """BCE over pairs; listwise, `labels` are (queries, most passages), -1 past a query's own passages."""
+        if not self.listwise:
+            return F.binary_cross_entropy_with_logits(logits.float().reshape(-1), labels, reduction="sum")
+        valid = labels >= 0
+        scores = torch.full(labels.shape, float("-inf"), device=logits.device)
+        scores = scores.masked_scatter(valid, logits.float().reshape(-1))
+        target = labels.clamp(min=0)
+        target = target / target.sum(-1, keepdim=True).clamp(min=1e-12)
+        return -(target * torch.log_softmax(scores, -1).masked_fill(~valid, 0.0)).sum()
 
     def metric_names(self) -> list[str]:
-        return ["eval_loss", "eval_accuracy", "eval_mrr@10", "eval_recall@1", "eval_recall@10"]
+        ranking = ["eval_mrr@10", "eval_recall@1", "eval_recall@10"]
+        return ["eval_loss", *ranking] if self.listwise else ["eval_loss", "eval_accuracy", *ranking]
 
-    def evaluate(self, outputs: list[torch.Tensor], split: Split) -> dict[str, float]:
-        """BCE, accuracy at 0.5, and the retrieval metrics of each query's passages ranked by score."""
-        scores, labels = torch.stack(outputs), split.labels
-        loss = float(self.loss_sum(scores, labels)) / len(labels)
-        accuracy = float(((scores > 0) == (labels > 0.5)).float().mean())
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, q in enumerate(split.queries):  # type: ignore[attr-defined]
-            groups[q].append(i)
-        ranks = []
-        for members in groups.values():
-            s = scores[members]
-            ranks.append([_rank_of(s, j) for j, i in enumerate(members) if labels[i] > 0.5])
-        return {"loss": loss, "accuracy": accuracy, **retrieval_metrics(ranks)}
+    def evaluate(self, outputs: list[torch.Tensor], split: Split | QueryGroups) -> dict[str, float]:
+        """The loss (BCE with accuracy at 0.5, or listwise) and the retrieval metrics of each query's passages
+        ranked by score."""
+        if self.listwise:
+            loss = float(self.loss_sum(torch.cat(outputs), split.labels)) / max(1, self.count(split.labels))
+            scores = _in_row_order(outputs, split)
+            labels, members = split.row_labels, split.members
+            head = {"loss": loss}
+        else:
+            scores, labels = torch.stack(outputs), split.labels
+            groups: dict[str, list[int]] = defaultdict(list)
+            for i, q in enumerate(split.queries):  # type: ignore[attr-defined]
+                groups[q].append(i)
+            members = list(groups.values())
+            head = {"loss": float(self.loss_sum(scores, labels)) / len(labels),
+                    "accuracy": float(((scores > 0) == (labels > 0.5)).float().mean())}
+        ranks = [[_rank_of(scores[m], j) for j, i in enumerate(m) if labels[i] > 0.5] for m in members]
+        return {**head, **retrieval_metrics(ranks)}
 
-    def predictions(self, outputs: list[torch.Tensor], split: Split) -> list[dict[str, Any]]:
-        return [{"index": i, "score": float(torch.sigmoid(o))} for i, o in enumerate(outputs)]
+    def predictions(self, outputs: list[torch.Tensor], split: Split | QueryGroups) -> list[dict[str, Any]]:
+        """Per row of the file: the score the exported model gives it (the sigmoid of its logit)."""
+        scores = _in_row_order(outputs, split) if self.listwise else torch.stack(outputs)
+        return [{"index": i, "score": float(torch.sigmoid(o))} for i, o in enumerate(scores)]
 
     def describe(self) -> dict[str, Any]:
+        kind = "listwise relevance, softmax over each query's passages" if self.listwise else "binary relevance"
         return {"columns": {"query": self.query, "passage": self.passage, "relevance": self.label_column},
-                "problem_type": "binary relevance (cross-encoder)", "labels": []}
+                "problem_type": f"{kind} (cross-encoder)", "labels": []}
+
+
+@dataclass
+class QueryGroups:
+    """A reranker split for the listwise loss: example q is query q (in order of first row) with its passages."""
+
+    rows: fd.Rows
+    ids: list[list[list[int]]]  # per query, the token ids of each of its (query, passage) pairs
+    labels: torch.Tensor | None  # (queries, most passages): relevances, -1 past a query's passages
+    members: list[list[int]]  # per query, the file rows of its pairs
+    row_labels: torch.Tensor | None  # (rows,) the relevances in file order
+
+    @classmethod
+    def of(cls, rows: fd.Rows, queries: list[str], ids: list[list[int]], labels: torch.Tensor | None,
+           ) -> QueryGroups:
+        groups: dict[str, list[int]] = {}
+        for i, q in enumerate(queries):
+            groups.setdefault(q, []).append(i)
+        members = list(groups.values())
+        padded = None
+        if labels is not None:
+            padded = torch.full((len(members), max(map(len, members))), -1.0)
+            for q, m in enumerate(members):
+                padded[q, :len(m)] = labels[m]
+        return cls(rows, [[ids[i] for i in m] for m in members], padded, members, labels)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [sum(len(x) for x in group) for group in self.ids]
+
+
+def _in_row_order(outputs: list[torch.Tensor], split: QueryGroups) -> torch.Tensor:
+    """(rows,) the scores of a grouped split's outputs (passages,) per query, back in file order."""
+    scores = torch.empty(sum(len(m) for m in split.members))
+    for m, out in zip(split.members, outputs):
+        scores[m] = out
+    return scores
+
+
+def pack_groups(ids: list[list[list[int]]], index: list[int]) -> fd.Packed:
+    """The sequences of each example `index` of grouped `ids`, one example after another."""
+    seqs = [seq for i in index for seq in ids[i]]
+    packed = fd.pack(seqs, range(len(seqs)))
+    return fd.Packed(torch.tensor(list(index)), packed.input_ids, packed.cu_seqlens, packed.max_seqlen,
+                     [len(ids[i]) for i in index])
