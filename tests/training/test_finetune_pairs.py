@@ -188,3 +188,15 @@ def test_reranker_loss_is_for_the_reranker(base, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "reranker_loss='listwise' is for the reranker task, not 'text-classification'" in err
+
+
+def test_reranker_loss_is_kept_on_resume(base, tmp_path):
+    rows = [{"query": t, "passage": _text(random.Random(i), t), "label": int(i % 2 == 0)}
+            for i, t in enumerate(list(TOPICS) * 4)]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = dict(task="reranker", model=str(base), train=str(tmp_path / "train.jsonl"), output=str(tmp_path / "rr"),
+               batch_tokens=64, max_steps=4, num_threads=1, quiet=True)
+    finetune(**cfg, reranker_loss="listwise", stop_after=2)
+    with pytest.raises(ValueError, match=r"cannot resume .*options\.reranker_loss: 'listwise' → absent"):
+        finetune(**cfg, resume=True)  # the default, bce, is left out of the inputs (older checkpoints lack it)
+    assert finetune(**cfg, reranker_loss="listwise", resume=True)["step"] == 4

@@ -460,6 +460,9 @@ _RESUME_FIXED = ("task", "text_column", "text_pair_column", "label_column", "pro
                  "max_steps", "learning_rate", "weight_decay", "warmup", "scheduler", "decay", "adam_beta1",
                  "adam_beta2", "adam_eps", "max_grad_norm", "batch_tokens", "batch_size", "gradient_accumulation",
                  "bf16", "seed", "label_all_tokens", "negative_column", "reranker_loss")
+# Options added after checkpoints were first written, with their defaults: recorded only when set otherwise,
+# so a run checkpointed before they existed still resumes.
+_RESUME_ADDED = {"reranker_loss": "bce"}
 
 
 class _Run:
@@ -498,7 +501,8 @@ class _Run:
         self.inputs = {
             "model": folder_digest(self.model_dir, (hub.CONFIG_NAME, hub.SAFETENSORS_NAME)),
             "train": _digest(cfg.train), "validation": _digest(cfg.validation),
-            "options": {k: getattr(cfg, k) for k in _RESUME_FIXED},
+            "options": {k: getattr(cfg, k) for k in _RESUME_FIXED
+                        if k not in _RESUME_ADDED or getattr(cfg, k) != _RESUME_ADDED[k]},
         }
         # The position and history of the run (what a checkpoint holds besides the tensors).
         self.step, self.epoch, self.batch_pos = 0, 0, 0
