@@ -21,7 +21,6 @@ every validation positive and negative; for the reranker, the passages of each q
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,7 +216,7 @@ class Reranker(Task):
 
     def __init__(self, cfg: Any, tokenizer: Any, max_length: int) -> None:
         self.cfg, self.tokenizer, self.max_length = cfg, tokenizer, max_length
-        self.listwise = getattr(cfg, "reranker_loss", "bce") == "listwise"
+        self.listwise = cfg.reranker_loss == "listwise"
         self.label_column = cfg.label_column or "label"
         train = fd.read_rows(cfg.train, "train data")
         if self.label_column not in train.columns:
@@ -296,10 +295,7 @@ class Reranker(Task):
             head = {"loss": loss}
         else:
             scores, labels = torch.stack(outputs), split.labels
-            groups: dict[str, list[int]] = defaultdict(list)
-            for i, q in enumerate(split.queries):  # type: ignore[attr-defined]
-                groups[q].append(i)
-            members = list(groups.values())
+            members = _by_query(split.queries)  # type: ignore[attr-defined]
             head = {"loss": float(self.loss_sum(scores, labels)) / len(labels),
                     "accuracy": float(((scores > 0) == (labels > 0.5)).float().mean())}
         ranks = [[_rank_of(scores[m], j) for j, i in enumerate(m) if labels[i] > 0.5] for m in members]
@@ -329,10 +325,7 @@ class QueryGroups:
     @classmethod
     def of(cls, rows: fd.Rows, queries: list[str], ids: list[list[int]], labels: torch.Tensor | None,
            ) -> QueryGroups:
-        groups: dict[str, list[int]] = {}
-        for i, q in enumerate(queries):
-            groups.setdefault(q, []).append(i)
-        members = list(groups.values())
+        members = _by_query(queries)
         padded = None
         if labels is not None:
             padded = torch.full((len(members), max(map(len, members))), -1.0)
@@ -343,6 +336,14 @@ class QueryGroups:
     @property
     def lengths(self) -> list[int]:
         return [sum(len(x) for x in group) for group in self.ids]
+
+
+def _by_query(queries: list[str]) -> list[list[int]]:
+    """The row indices of each distinct query text, queries in order of their first row."""
+    groups: dict[str, list[int]] = {}
+    for i, q in enumerate(queries):
+        groups.setdefault(q, []).append(i)
+    return list(groups.values())
 
 
 def _in_row_order(outputs: list[torch.Tensor], split: QueryGroups) -> torch.Tensor:
